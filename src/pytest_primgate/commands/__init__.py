@@ -1,0 +1,1 @@
+"""Subcommands of the ``primgate`` console script, one module each."""

@@ -1,0 +1,18 @@
+"""`primgate changed` (not yet implemented)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand."""
+    parser = sub.add_parser("changed", help="(not yet implemented)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not implemented yet."""
+    print("primgate changed: not implemented yet")
+    return 2

@@ -1,0 +1,18 @@
+"""`primgate check-grow-only` (not yet implemented)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand."""
+    parser = sub.add_parser("check-grow-only", help="(not yet implemented)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not implemented yet."""
+    print("primgate check-grow-only: not implemented yet")
+    return 2

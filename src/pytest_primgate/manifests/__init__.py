@@ -1,0 +1,1 @@
+"""Loaders for the manifest formats: plan JSON, smoke TOML and prim.yaml."""

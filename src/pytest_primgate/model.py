@@ -1,0 +1,98 @@
+"""Plain data shared by every stage: manifests -> items -> checks -> gate -> report.
+
+Everything here is a frozen dataclass of builtin types so it can travel through
+pytest-xdist (execnet accepts only builtins) via ``report.user_properties``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["passed", "failed", "skipped", "blocked", "unreachable"]
+"""Final outcome of one item. blocked/unreachable are pytest skips with a category."""
+
+AttemptOutcome = Literal["passed", "failed", "skipped", "blocked", "unreachable"]
+
+StatusClass = Literal["live", "new", "off"]
+"""How a prim is gated: live = hard gate, new = soft gate, off = reported only."""
+
+Verdict = Literal["PASS", "FAIL", "WARN", "OFF"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a manifest entry is defined: file path and 0-based line."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """Outcome of one attempt of one item (one HTTP exchange or one script run)."""
+
+    outcome: AttemptOutcome
+    reason: str = ""
+    """One line: why it failed / was skipped ('' on pass)."""
+    detail: str = ""
+    """Multi-line failure report (request, expected vs actual, body head). Never secrets."""
+    status_code: int | None = None
+    duration: float = 0.0
+    captures: dict[str, str] = field(default_factory=dict)
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One x402 payment made by the client (never the signature or the key)."""
+
+    test_id: str
+    amount: str
+    """Atomic units, decimal string (USDC has 6 decimals: '10000' = 0.01)."""
+    asset: str
+    network: str
+    pay_to: str
+    transaction: str
+    url: str = ""
+    x402_version: int = 2
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """What the controller knows about one finished item; built from user_properties."""
+
+    nodeid: str
+    kind: Literal["plan", "scenario"]
+    test_id: str
+    group: str
+    prim: str
+    prim_status: str
+    status_class: StatusClass
+    outcome: Outcome
+    reason: str = ""
+    attempts: int = 0
+    passes: int = 0
+    attempt_outcomes: tuple[str, ...] = ()
+    blocked_by: str = ""
+    status_code: int | None = None
+    exit_code: int | None = None
+    duration: float = 0.0
+    pulled_in: bool = False
+    worker: str = ""
+    server: str = ""
+    holdout: bool = False
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, but at least one attempt failed."""
+        return self.outcome == "passed" and "failed" in self.attempt_outcomes
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for the results file."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["attempt_outcomes"] = list(self.attempt_outcomes)
+        data["flaky"] = self.flaky
+        return data

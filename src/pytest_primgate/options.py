@@ -1,0 +1,125 @@
+"""Command-line options and ini keys of the plugin, registered in one named group.
+
+Short names from the seeds (``--group``, ``--ci``, ``--spawn``, ``--owner-task``) are only
+registered when no other installed plugin already owns them; the ``--primgate-`` form always
+exists. pytest offers no public way to list registered options, so the check reads the parser's
+groups defensively and falls back to registering the long form only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+SHORT_ALIASES = ("--group", "--ci", "--spawn", "--owner-task")
+
+DEFAULT_PLANS = ["smoke-test-plan.json", "*.plan.json"]
+DEFAULT_SMOKE = ["**/smoke/manifest.toml", "*.smoke.toml"]
+DEFAULT_PRIMS = ["packages/*/prim.yaml", "primitives.yaml", "prims/*.yaml"]
+
+_SKIPPED_SHORT_NAMES: list[str] = []
+
+
+def _taken_option_names(parser: pytest.Parser) -> set[str]:
+    """Option strings already registered by pytest or other plugins."""
+    names: set[str] = set()
+    groups = list(getattr(parser, "_groups", [])) + [getattr(parser, "_anonymous", None)]
+    for group in groups:
+        for opt in getattr(group, "options", []) or []:
+            try:
+                names.update(opt.names())
+            except Exception:  # pragma: no cover - defensive against parser changes
+                continue
+    return names
+
+
+def skipped_short_names() -> list[str]:
+    """Short names that another plugin owns, so only the ``--primgate-`` form exists."""
+    return list(_SKIPPED_SHORT_NAMES)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every primgate option and ini key."""
+    taken = _taken_option_names(parser)
+    _SKIPPED_SHORT_NAMES.clear()
+    group = parser.getgroup("primgate", "primgate: smoke manifests and the CI quality gate")
+
+    def add(short: str | None, long: str, **kwargs: Any) -> None:
+        names = [long]
+        if short is not None:
+            if short in taken:
+                _SKIPPED_SHORT_NAMES.append(short)
+            else:
+                names.insert(0, short)
+        group.addoption(*names, **kwargs)
+
+    group.addoption(
+        "--primgate", action="store_true", default=None,
+        help="enable pytest-primgate: collect smoke plans and manifests, apply the gate",
+    )
+    add("--group", "--primgate-group", action="append", default=[], dest="primgate_group",
+        metavar="ID", help="select plan groups (repeatable, comma-separated)")
+    group.addoption("--primgate-no-deps", action="store_true", default=False,
+                    help="do not pull in the depends_on closure of selected groups")
+    add("--ci", "--primgate-ci", action="store_true", default=False, dest="primgate_ci",
+        help="CI mode: exit 0 when every hard gate passes, 1 on a regression, 2 on infra errors")
+    add("--spawn", "--primgate-spawn", nargs="?", const=1, type=int, default=0,
+        dest="primgate_spawn", metavar="N", help="run the selected items on N spawned VPSes")
+    add("--owner-task", "--primgate-owner-task", action="append", default=[],
+        dest="primgate_owner_task", metavar="TASK",
+        help="select smoke scenarios owned by TASK (shortcut for -m owner_task(name=...))")
+    group.addoption("--primgate-dry-run", action="store_true", default=False,
+                    help="print what would run and run nothing")
+    group.addoption("--primgate-var", action="append", default=[], metavar="K=V",
+                    help="template variable for {{K}} (repeatable)")
+    group.addoption("--primgate-base-url", action="append", default=[], metavar="HOST=URL",
+                    help="send requests for HOST to URL (repeatable)")
+    group.addoption("--primgate-sandbox", action="store_true", default=False,
+                    help="start the embedded sandbox and map every prim host to it")
+    group.addoption("--primgate-sandbox-fault", action="append", default=[], metavar="SPEC",
+                    help="sandbox fault injection, e.g. 'path=/store/*,every=3,status=500'")
+    group.addoption("--primgate-prims", action="append", default=[], metavar="GLOB",
+                    help="prim.yaml files to read (added to ini primgate_prims)")
+    group.addoption("--primgate-runs", type=int, default=None, metavar="N",
+                    help="attempts per item (default 3)")
+    group.addoption("--primgate-quorum", type=int, default=None, metavar="N",
+                    help="passing attempts needed (default 2)")
+    group.addoption("--primgate-threshold", action="append", default=[], metavar="PRIM=N",
+                    help="override a prim's pass threshold in percent (repeatable)")
+    group.addoption("--primgate-allow-unreachable", action="store_true", default=False,
+                    help="an unreachable live endpoint does not make the run an infra error")
+    group.addoption("--primgate-results-dir", default=None, metavar="DIR",
+                    help="where the results JSON goes (default tests/runs under rootdir)")
+    group.addoption("--primgate-markdown", default=None, metavar="PATH",
+                    help="write the summary table as markdown (for a PR comment)")
+    group.addoption("--primgate-timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="HTTP timeout per request (default 30)")
+    group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
+                    help="keystore file, or 'ephemeral' for a fresh key")
+    group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
+                    help="fund from the faucet when the balance is below this (default 1.00)")
+    group.addoption("--primgate-max-payment", default="1.00", metavar="USDC",
+                    help="refuse any single payment above this (default 1.00)")
+    group.addoption("--primgate-budget", default="10.00", metavar="USDC",
+                    help="refuse payments once the session total would exceed this")
+    group.addoption("--primgate-pay-to", action="append", default=[], metavar="ADDRESS",
+                    help="only pay these recipients (repeatable; default any)")
+    group.addoption("--primgate-grow-only-base", default=None, metavar="REF",
+                    help="fail when a smoke scenario present at git REF is gone")
+    group.addoption("--primgate-holdout", default=None, metavar="DIR",
+                    help="run blind holdout scenarios from DIR (or HOLDOUT_SCENARIOS_DIR)")
+    group.addoption("--primgate-holdout-threshold", type=float, default=90.0, metavar="PCT",
+                    help="holdout gate threshold in percent (default 90)")
+    group.addoption("--primgate-holdout-label", default=None, metavar="LABEL",
+                    help="label of the evidence file (default: git short commit)")
+    group.addoption("--primgate-spawn-timeout", type=float, default=120.0, metavar="SECONDS",
+                    help="how long to wait for a spawned server to become active")
+
+    parser.addini("primgate", "enable pytest-primgate", type="bool", default=False)
+    parser.addini("primgate_plans", "globs of plan files", type="linelist", default=DEFAULT_PLANS)
+    parser.addini("primgate_smoke", "globs of smoke manifests", type="linelist",
+                  default=DEFAULT_SMOKE)
+    parser.addini("primgate_prims", "globs of prim.yaml files", type="linelist",
+                  default=DEFAULT_PRIMS)
+    parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])

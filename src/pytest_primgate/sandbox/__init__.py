@@ -1,0 +1,1 @@
+"""The embedded prim.sh-compatible sandbox: a real HTTP server on loopback."""

@@ -1,0 +1,157 @@
+"""A typed, validated view of the options, built once per process and kept in the config stash."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pytest
+
+from pytest_primgate.urlmap import UrlMap
+
+SETTINGS_KEY = pytest.StashKey["Settings"]()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin's stages read from the command line and ini file."""
+
+    enabled: bool
+    groups: tuple[str, ...] = ()
+    no_deps: bool = False
+    ci: bool = False
+    spawn: int = 0
+    owner_tasks: tuple[str, ...] = ()
+    dry_run: bool = False
+    variables: dict[str, str] = field(default_factory=dict)
+    urlmap: UrlMap = field(default_factory=UrlMap)
+    sandbox: bool = False
+    sandbox_faults: tuple[str, ...] = ()
+    prim_globs: tuple[str, ...] = ()
+    plan_globs: tuple[str, ...] = ()
+    smoke_globs: tuple[str, ...] = ()
+    runs: int = 3
+    quorum: int = 2
+    runs_explicit: bool = False
+    thresholds: dict[str, float] = field(default_factory=dict)
+    allow_unreachable: bool = False
+    results_dir: Path = Path("tests/runs")
+    markdown: Path | None = None
+    timeout: float = 30.0
+    wallet: str | None = None
+    min_balance: Decimal = Decimal("1.00")
+    max_payment: Decimal = Decimal("1.00")
+    budget: Decimal = Decimal("10.00")
+    pay_to: tuple[str, ...] = ()
+    grow_only_base: str | None = None
+    holdout: Path | None = None
+    holdout_threshold: float = 90.0
+    holdout_label: str | None = None
+    spawn_timeout: float = 120.0
+
+    @property
+    def mode(self) -> str:
+        """Results-file mode: holdout, spawn, ci or local."""
+        if self.holdout is not None:
+            return "holdout"
+        if self.spawn:
+            return "spawn"
+        return "ci" if self.ci else "local"
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(f"{option} expects KEY=VALUE, got {raw!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _usdc(value: str, option: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise pytest.UsageError(f"{option} expects a USDC amount like 1.00, got {value!r}") from None
+    if amount < 0:
+        raise pytest.UsageError(f"{option} must not be negative, got {value!r}")
+    return amount
+
+
+def _split_csv(values: list[str]) -> tuple[str, ...]:
+    return tuple(part.strip() for raw in values for part in raw.split(",") if part.strip())
+
+
+def build_settings(config: pytest.Config) -> Settings:
+    """Read and validate the options; raises ``pytest.UsageError`` with the option's name."""
+    opt = config.getoption
+    enabled = bool(opt("primgate") or config.getini("primgate"))
+    variables = {
+        key[len("PRIMGATE_VAR_"):]: value
+        for key, value in sorted(os.environ.items())
+        if key.startswith("PRIMGATE_VAR_") and len(key) > len("PRIMGATE_VAR_")
+    }
+    variables.update(_pairs(opt("primgate_var"), "--primgate-var"))
+    base_urls = _pairs(list(config.getini("primgate_base_urls")), "primgate_base_urls")
+    base_urls.update(_pairs(opt("primgate_base_url"), "--primgate-base-url"))
+    thresholds: dict[str, float] = {}
+    for prim, value in _pairs(opt("primgate_threshold"), "--primgate-threshold").items():
+        try:
+            thresholds[prim] = float(value.rstrip("%"))
+        except ValueError:
+            raise pytest.UsageError(
+                f"--primgate-threshold expects PRIM=PERCENT, got {prim}={value}"
+            ) from None
+    runs_opt = opt("primgate_runs")
+    quorum_opt = opt("primgate_quorum")
+    runs = 3 if runs_opt is None else int(runs_opt)
+    quorum = (2 if runs >= 2 else 1) if quorum_opt is None else int(quorum_opt)
+    if runs < 1 or quorum < 1 or quorum > runs:
+        raise pytest.UsageError(
+            f"--primgate-quorum must be between 1 and --primgate-runs ({runs}), got {quorum}"
+        )
+    results_dir = opt("primgate_results_dir")
+    holdout = opt("primgate_holdout") or os.environ.get("HOLDOUT_SCENARIOS_DIR") or None
+    markdown = opt("primgate_markdown")
+    return Settings(
+        enabled=enabled or holdout is not None,
+        groups=_split_csv(opt("primgate_group")),
+        no_deps=bool(opt("primgate_no_deps")),
+        ci=bool(opt("primgate_ci")),
+        spawn=int(opt("primgate_spawn") or 0),
+        owner_tasks=_split_csv(opt("primgate_owner_task")),
+        dry_run=bool(opt("primgate_dry_run")),
+        variables=variables,
+        urlmap=UrlMap.from_pairs(base_urls),
+        sandbox=bool(opt("primgate_sandbox")),
+        sandbox_faults=tuple(opt("primgate_sandbox_fault")),
+        prim_globs=tuple(config.getini("primgate_prims")) + tuple(opt("primgate_prims")),
+        plan_globs=tuple(config.getini("primgate_plans")),
+        smoke_globs=tuple(config.getini("primgate_smoke")),
+        runs=runs,
+        quorum=quorum,
+        runs_explicit=runs_opt is not None,
+        thresholds=thresholds,
+        allow_unreachable=bool(opt("primgate_allow_unreachable")),
+        results_dir=Path(results_dir) if results_dir else config.rootpath / "tests" / "runs",
+        markdown=Path(markdown) if markdown else None,
+        timeout=float(opt("primgate_timeout")),
+        wallet=opt("primgate_wallet"),
+        min_balance=_usdc(opt("primgate_min_balance"), "--primgate-min-balance"),
+        max_payment=_usdc(opt("primgate_max_payment"), "--primgate-max-payment"),
+        budget=_usdc(opt("primgate_budget"), "--primgate-budget"),
+        pay_to=_split_csv(opt("primgate_pay_to")),
+        grow_only_base=opt("primgate_grow_only_base"),
+        holdout=Path(holdout) if holdout else None,
+        holdout_threshold=float(opt("primgate_holdout_threshold")),
+        holdout_label=opt("primgate_holdout_label"),
+        spawn_timeout=float(opt("primgate_spawn_timeout")),
+    )
+
+
+def get_settings(config: pytest.Config) -> Settings:
+    """The settings of this process (built in pytest_configure)."""
+    return config.stash[SETTINGS_KEY]
