@@ -56,6 +56,8 @@ class Payment:
     transaction: str
     url: str = ""
     x402_version: int = 2
+    payer: str = ""
+    """Address of the paying wallet (public)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,13 @@ class ItemRecord:
     prim_status: str
     status_class: StatusClass
     outcome: Outcome
+    prim_threshold: float | None = None
+    """``gates.pass_threshold`` from prim.yaml, when set."""
     reason: str = ""
     attempts: int = 0
     passes: int = 0
     attempt_outcomes: tuple[str, ...] = ()
+    """One letter per attempt: P passed, F failed, S skipped, U unreachable, B blocked."""
     blocked_by: str = ""
     status_code: int | None = None
     exit_code: int | None = None
@@ -86,7 +91,7 @@ class ItemRecord:
     @property
     def flaky(self) -> bool:
         """Passed, but at least one attempt failed."""
-        return self.outcome == "passed" and "failed" in self.attempt_outcomes
+        return self.outcome == "passed" and "F" in self.attempt_outcomes
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for the results file."""

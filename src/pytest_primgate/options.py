@@ -2,12 +2,15 @@
 
 Short names from the seeds (``--group``, ``--ci``, ``--spawn``, ``--owner-task``) are only
 registered when no other installed plugin already owns them; the ``--primgate-`` form always
-exists. pytest offers no public way to list registered options, so the check reads the parser's
-groups defensively and falls back to registering the long form only.
+exists. Plugins add options in the order they are registered, so the short aliases are added
+late, once every installed plugin and the initial conftests have added theirs
+(``pytest_load_initial_conftests``). pytest offers no public way to list registered options,
+so the check reads the parser's groups defensively.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
@@ -39,20 +42,33 @@ def skipped_short_names() -> list[str]:
     return list(_SKIPPED_SHORT_NAMES)
 
 
-def add_options(parser: pytest.Parser) -> None:
-    """Register every primgate option and ini key."""
+_ALIASES: list[tuple[str, dict[str, Any]]] = []
+
+
+def add_short_aliases(parser: pytest.Parser) -> None:
+    """Add ``--group`` etc. as aliases of the ``--primgate-`` options, where still free."""
     taken = _taken_option_names(parser)
     _SKIPPED_SHORT_NAMES.clear()
+    group = parser.getgroup("primgate")
+    for short, kwargs in _ALIASES:
+        if short in taken:
+            _SKIPPED_SHORT_NAMES.append(short)
+        else:
+            group.addoption(short, **{**kwargs, "help": f"alias of {kwargs['help']}"})
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every primgate option (long forms) and ini key."""
     group = parser.getgroup("primgate", "primgate: smoke manifests and the CI quality gate")
+    _ALIASES.clear()
 
     def add(short: str | None, long: str, **kwargs: Any) -> None:
-        names = [long]
+        group.addoption(long, **kwargs)
         if short is not None:
-            if short in taken:
-                _SKIPPED_SHORT_NAMES.append(short)
-            else:
-                names.insert(0, short)
-        group.addoption(*names, **kwargs)
+            kwargs = {**kwargs, "help": long}
+            kwargs.pop("default", None)
+            kwargs["default"] = argparse.SUPPRESS
+            _ALIASES.append((short, kwargs))
 
     group.addoption(
         "--primgate", action="store_true", default=None,

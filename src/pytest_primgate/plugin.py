@@ -1,17 +1,182 @@
-"""pytest hooks of pytest-primgate. Hooks only: the work happens in the modules they call."""
+"""pytest hooks of pytest-primgate. Hooks only: the work happens in the modules they call.
+
+Inert unless ``--primgate`` (or ini ``primgate = true``, or a holdout directory) is given: the
+options and markers are registered, nothing is collected, nothing is patched.
+"""
 
 from __future__ import annotations
+
+import fnmatch
+from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
 from pytest_primgate import options
-from pytest_primgate.settings import SETTINGS_KEY, build_settings
+from pytest_primgate.settings import SETTINGS_KEY, build_settings, get_settings
+
+MARKERS = (
+    "primgate_group(name): the plan group (or 'smoke') of a primgate item",
+    "primgate_prim(name, status): the prim a primgate item exercises and its prim.yaml status",
+    "owner_task(name): a task that owns this smoke scenario (one marker per owner)",
+)
 
 
-@pytest.hookimpl(trylast=True)
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
+    result = yield
+    options.add_short_aliases(parser)
+    return result
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    import importlib
+
+    for name in ("payment", "vps"):
+        try:
+            module = importlib.import_module(f"pytest_primgate.fixtures.{name}")
+        except ImportError:  # TODO(lead): remove once both fixture modules have landed
+            continue
+        config.pluginmanager.register(module, f"primgate-fixtures-{name}")
     config.stash[SETTINGS_KEY] = build_settings(config)
+    if not get_settings(config).enabled:
+        return
+    from pytest_primgate import lifecycle
+
+    lifecycle.configure(config)
+    config.pluginmanager.register(RunHooks(config), "primgate-run")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(), "primgate-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SETTINGS_KEY in config.stash and get_settings(config).enabled:
+        from pytest_primgate import lifecycle
+
+        lifecycle.unconfigure(config)
+
+
+def _matches(path: Path, patterns: tuple[str, ...], rootpath: Path) -> bool:
+    try:
+        rel = path.relative_to(rootpath).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(
+        fnmatch.fnmatch(path.name, pat) or fnmatch.fnmatch(rel, pat)
+        or (pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:]))
+        for pat in patterns
+    )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    config = parent.config
+    settings = get_settings(config)
+    if not settings.enabled:
+        return None
+    from pytest_primgate import items
+
+    if file_path.suffix == ".json" and _matches(file_path, settings.plan_globs, config.rootpath):
+        plan: pytest.Collector = items.PlanFile.from_parent(parent, path=file_path)
+        return plan
+    if file_path.suffix == ".toml" and _matches(file_path, settings.smoke_globs, config.rootpath):
+        smoke: pytest.Collector = items.SmokeFile.from_parent(parent, path=file_path)
+        return smoke
+    return None
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    settings = get_settings(config)
+    if settings.enabled:
+        from pytest_primgate import selection
+
+        selection.select(config, settings, items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    settings = get_settings(session.config)
+    if settings.enabled and settings.dry_run:
+        from pytest_primgate import lifecycle
+
+        lifecycle.dry_run(session)
+        return True
+    return None
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
+    if not get_settings(config).enabled or not isinstance(report, pytest.TestReport):
+        return None
+    from pytest_primgate import lifecycle
+
+    return lifecycle.teststatus(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if get_settings(session.config).enabled:
+        from pytest_primgate import lifecycle
+
+        lifecycle.sessionfinish(session, exitstatus)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    if get_settings(config).enabled:
+        from pytest_primgate import lifecycle
+
+        lifecycle.terminal_summary(terminalreporter, config)
+
+
+class XdistHooks:
+    """Hooks that exist only when pytest-xdist is installed."""
+
+    def pytest_configure_node(self, node: object) -> None:
+        from pytest_primgate import lifecycle
+
+        lifecycle.configure_node(node)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object | None:
+        from pytest_primgate import lifecycle
+
+        return lifecycle.make_scheduler(config, log)
+
+
+class RunHooks:
+    """Hooks of an enabled run that need the config: recording reports, the verdict line."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from pytest_primgate import lifecycle
+
+        lifecycle.logreport(self.config, report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            from pytest_primgate import lifecycle
+
+            lifecycle.collection_failed(self.config, report)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        try:
+            yield
+        finally:
+            from pytest_primgate import lifecycle
+
+            lifecycle.final_line(session)

@@ -9,7 +9,12 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class UrlMap:
-    """Maps a URL's host (``store.prim.sh``) to a base URL (``http://127.0.0.1:8402/store``)."""
+    """Maps a URL's host (``store.prim.sh``) to a base URL (``http://127.0.0.1:8402/store``).
+
+    A wildcard key ``*.prim.sh`` maps every subdomain; ``{prim}`` in its base URL is replaced by
+    the subdomain (``store``), which is how the sandbox serves every prim under ``/<id>/``.
+    Exact hosts win over wildcards.
+    """
 
     bases: dict[str, str] = field(default_factory=dict)
 
@@ -32,10 +37,16 @@ class UrlMap:
         """Rewrite ``url`` when its host is mapped; otherwise return it unchanged."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        base = self.bases.get(host)
+        base = self.bases.get(host) or self._wildcard(host)
         if base is None:
             return url
         rest = parts.path or "/"
         if parts.query:
             rest += "?" + parts.query
         return base + rest
+
+    def _wildcard(self, host: str) -> str | None:
+        for key, base in self.bases.items():
+            if key.startswith("*.") and host.endswith(key[1:]) and len(host) > len(key) - 1:
+                return base.replace("{prim}", host[: -len(key) + 1])
+        return None

@@ -1,0 +1,50 @@
+"""Rows of ``--primgate-dry-run``: what each selected item would do, with nothing sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from pytest_primgate import checks
+from pytest_primgate import records as rp
+from pytest_primgate.gate import resolve_gate
+from pytest_primgate.items import PlanItem, ScenarioItem
+from pytest_primgate.report.terminal import DryRunRow
+from pytest_primgate.session import get_session
+from pytest_primgate.settings import get_settings
+
+
+def dry_run_rows(config: pytest.Config, items: Sequence[pytest.Item]) -> list[DryRunRow]:
+    """One row per selected primgate item, URLs rewritten as they would be sent."""
+    settings = get_settings(config)
+    session = get_session(config)
+    rows: list[DryRunRow] = []
+    for item in items:
+        props = rp.as_dict(item.user_properties)
+        if rp.KIND not in props:
+            continue
+        raw_threshold = props.get(rp.THRESHOLD)
+        gate = resolve_gate(
+            str(props[rp.PRIM]), str(props[rp.PRIM_STATUS]),
+            float(raw_threshold) if raw_threshold not in (None, "") else None,
+            settings.thresholds,
+        )
+        if isinstance(item, PlanItem):
+            variables = {**session.base_variables, **settings.variables}
+            url = settings.urlmap.rewrite(checks.render(item.test.endpoint, variables))
+            method = item.test.method
+            group = item.test.group + (" (pulled in as dependency)" if props.get(rp.PULLED_IN) else "")
+            ident = item.test.id
+        elif isinstance(item, ScenarioItem):
+            url = f"bash {item.scenario.script}"
+            method = "RUN"
+            group = "smoke"
+            ident = item.scenario.name
+        else:  # pragma: no cover - only primgate items carry KIND
+            continue
+        rows.append(DryRunRow(
+            group=group, id=ident, method=method, target=url, prim=gate.prim or "-",
+            status=str(props[rp.PRIM_STATUS]), threshold=gate.threshold,
+        ))
+    return rows

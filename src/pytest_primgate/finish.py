@@ -1,0 +1,108 @@
+"""End of a run on the controller: apply the gate, write the results and the CI artifacts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pytest_primgate import __version__
+from pytest_primgate.gate import GateResult, PrimGate, evaluate, resolve_gate
+from pytest_primgate.model import ItemRecord
+from pytest_primgate.session import PrimgateSession
+from pytest_primgate.settings import Settings
+
+
+@dataclass(frozen=True)
+class FinishOutcome:
+    """What the terminal shows and which exit status the run gets."""
+
+    summary_lines: list[str]
+    verdict_line: str
+    results_path: Path | None
+    exit_code: int | None
+    """The exit status to set (None: leave pytest's own)."""
+
+
+def git_commit(cwd: Path) -> str | None:
+    """The checked-out commit, when ``cwd`` is in a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def prim_gates(records: list[ItemRecord], settings: Settings) -> dict[str, PrimGate]:
+    """One gate per prim seen in the records, with prim.yaml and command-line thresholds."""
+    gates: dict[str, PrimGate] = {}
+    for record in records:
+        if record.prim not in gates:
+            gates[record.prim] = resolve_gate(
+                record.prim, record.prim_status, record.prim_threshold, settings.thresholds
+            )
+    return gates
+
+
+def finish_run(
+    config: pytest.Config, settings: Settings, state: PrimgateSession, exitstatus: int
+) -> FinishOutcome:
+    """Evaluate the gate over the recorded items and publish the verdict everywhere."""
+    from pytest_primgate.report import github, results, terminal
+
+    records = list(state.records)
+    gates = prim_gates(records, settings)
+    result: GateResult = evaluate(
+        records, gates, allow_unreachable=settings.allow_unreachable,
+        infra_errors=state.infra_errors, collection_errors=state.collection_errors,
+    )
+    network = _network(state)
+    lines = terminal.summary_lines(result, payments=state.payments, network=network)
+    exit_code: int | None = None
+    if settings.ci or settings.holdout is not None:
+        exit_code = result.exit_code
+        if exit_code == 0 and state.other_failures:
+            exit_code = 1
+    final_exit = exit_code if exit_code is not None else exitstatus
+    meta = results.RunMeta(
+        plugin_version=__version__,
+        mode=settings.mode,
+        run_id=state.run.run_id,
+        started_at=state.run.started_at,
+        finished_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        interrupted=state.interrupted,
+        git_commit=git_commit(config.rootpath),
+        selected_groups=list(settings.groups),
+        base_urls=dict(settings.urlmap.bases),
+        network=network,
+        wallet_address=next((p.payer for p in state.payments if p.payer), None),
+        python=platform.python_version(),
+        pytest=pytest.__version__,
+        xdist_workers=int(getattr(config.option, "numprocesses", 0) or 0),
+    )
+    data = results.build_results(
+        records=records, result=result, payments=state.payments, meta=meta, exit_code=final_exit
+    )
+    path = results.write_results(settings.results_dir, settings.mode, data, datetime.now(UTC))
+    markdown = github.step_summary_markdown(result, state.payments, "primgate gate")
+    if settings.markdown is not None:
+        settings.markdown.parent.mkdir(parents=True, exist_ok=True)
+        settings.markdown.write_text(markdown, encoding="utf-8")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        github.write_step_summary(markdown)
+    if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
+        lines.extend(github.annotations(result))
+    return FinishOutcome(lines, result.verdict_line, path, exit_code)
+
+
+def _network(state: PrimgateSession) -> str | None:
+    networks = sorted({p.network for p in state.payments})
+    return ", ".join(networks) if networks else None

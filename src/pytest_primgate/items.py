@@ -1,0 +1,300 @@
+"""pytest collectors and items for plan files and smoke manifests (public pytest API only).
+
+Items are ``pytest.Function`` objects built with ``callobj=`` so that they take part in fixture
+resolution like any test (pytest#2471 leaves custom ``pytest.Item``s without a public fixture
+API). ``reportinfo`` points at the manifest line, so IDE "go to test" lands on the definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_primgate import records as rp
+from pytest_primgate.attempts import Decided, run_attempts
+from pytest_primgate.gate import effective_runs, status_class
+from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.model import AttemptResult
+from pytest_primgate.runstate import get_runstate
+from pytest_primgate.session import get_session
+from pytest_primgate.settings import get_settings
+
+if TYPE_CHECKING:
+    from pytest_primgate.manifests.plan import Plan, PlanTest
+    from pytest_primgate.manifests.prims import Prim
+    from pytest_primgate.manifests.smoke import Scenario, SmokeManifest
+
+WALLET_VARIABLES = frozenset({"agent_address", "eip191_sig"})
+
+
+class ManifestCollectError(Exception):
+    """Raised by manifest collectors; rendered as its message alone."""
+
+
+class _ManifestFile(pytest.File):
+    """Common error rendering: a ManifestError is one line, never a traceback."""
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> str:
+        if isinstance(excinfo.value, ManifestError | ManifestCollectError):
+            return f"primgate: invalid manifest: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+
+def _prim_markers(item: pytest.Item, prim: Prim | None, service: str) -> dict[str, object]:
+    """Markers and static properties that tie an item to its prim and gate class."""
+    prim_id = prim.id if prim is not None else (service.removesuffix(".sh") if service else "")
+    status = prim.status if prim is not None else ""
+    cls = status_class(status)
+    threshold = prim.threshold if prim is not None else None
+    item.add_marker(pytest.mark.primgate_prim(name=prim_id, status=status or "unknown"))
+    return {
+        rp.PRIM: prim_id,
+        rp.PRIM_STATUS: status or "unknown",
+        rp.STATUS_CLASS: cls,
+        rp.THRESHOLD: "" if threshold is None else str(threshold),
+    }
+
+
+def _finish(item: pytest.Function, decided: Decided, extra: dict[str, object]) -> None:
+    """Publish the outcome: properties for reports, then pass / fail / skip for pytest."""
+    result = decided.deciding
+    values: dict[str, object] = {
+        rp.OUTCOME: decided.outcome,
+        rp.REASON: result.reason,
+        rp.ATTEMPTS: len(decided.attempts),
+        rp.PASSES: decided.passes,
+        rp.ATTEMPT_OUTCOMES: decided.letters,
+        rp.STATUS_CODE: "" if result.status_code is None else result.status_code,
+        rp.EXIT_CODE: "" if result.exit_code is None else result.exit_code,
+    }
+    values.update(extra)
+    rp.set_props(item.user_properties, values)
+    if decided.outcome == "passed":
+        return
+    if decided.outcome == "failed":
+        lines = [result.reason]
+        if result.detail:
+            lines.append(result.detail)
+        if len(decided.attempts) > 1:
+            lines.append(
+                f"attempts: {decided.letters} ({decided.passes} of {len(decided.attempts)} passed)"
+            )
+        pytest.fail("\n".join(lines), pytrace=False)
+    label = {"blocked": "BLOCKED", "unreachable": "UNREACHABLE"}.get(decided.outcome, "SKIP")
+    pytest.skip(f"{label}: {result.reason}")
+
+
+def _single(result: AttemptResult) -> Decided:
+    return Decided(result.outcome, (result,), result)
+
+
+def _run_primgate_item(request: pytest.FixtureRequest) -> None:
+    """The callable behind every primgate item: delegates to the item itself."""
+    node = request.node
+    assert isinstance(node, PrimgateItem)
+    node.run_primgate(request)
+
+
+class PrimgateItem(pytest.Function):
+    """Base of plan and scenario items: location from the manifest, short failure reports."""
+
+    manifest_line: int = 0
+    label: str = ""
+
+    def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
+        return self.path, self.manifest_line, self.label or self.name
+
+    def run_primgate(self, request: pytest.FixtureRequest) -> None:
+        """Run the item's attempts (overridden)."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan files
+
+
+class PlanFile(_ManifestFile):
+    """A smoke-test-plan.json file: one child per group."""
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        from pytest_primgate.manifests.plan import load_plan
+
+        plan = load_plan(self.path)
+        prims = get_session(self.config).prims_for(self.path.parent)
+        self.plan = plan
+        for group in plan.groups:
+            node = PlanGroupNode.from_parent(self, name=group.id)
+            node.plan = plan
+            node.group_id = group.id
+            node.prims = prims
+            yield node
+
+
+class PlanGroupNode(pytest.Collector):
+    """A plan group: its tests become items ``<file>::<group>::<test id>``."""
+
+    plan: Plan
+    group_id: str
+    prims: Any
+
+    def collect(self) -> Iterator[pytest.Item]:
+        group = next(g for g in self.plan.groups if g.id == self.group_id)
+        for test_id in group.test_ids:
+            test = self.plan.tests[test_id]
+            item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)
+            item.setup_plan(self.plan, test)
+            yield item
+
+    def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
+        group = next(g for g in self.plan.groups if g.id == self.group_id)
+        return self.path, group.line, f"group {group.id}"
+
+
+class PlanItem(PrimgateItem):
+    """One plan test."""
+
+    plan: Plan
+    test: PlanTest
+
+    def setup_plan(self, plan: Plan, test: PlanTest) -> None:
+        """Attach the test and its static facts (markers, gate class, properties)."""
+        self.plan = plan
+        self.test = test
+        self.manifest_line = test.line
+        self.label = f"{test.group}::{test.id} {test.method} {test.endpoint}"
+        parent = self.parent
+        prims = parent.prims if isinstance(parent, PlanGroupNode) else None
+        from urllib.parse import urlsplit
+
+        prim = (
+            prims.lookup(service=test.service, host=urlsplit(test.endpoint).hostname or "")
+            if prims is not None else None
+        )
+        self.add_marker(pytest.mark.primgate_group(name=test.group))
+        static = {
+            rp.KIND: "plan",
+            rp.NODEID: self.nodeid,
+            rp.TEST_ID: test.id,
+            rp.GROUP: test.group,
+        }
+        static.update(_prim_markers(self, prim, test.service))
+        rp.set_props(self.user_properties, static)
+
+    def run_primgate(self, request: pytest.FixtureRequest) -> None:
+        config = self.config
+        settings = get_settings(config)
+        session = get_session(config)
+        state = get_runstate(config)
+        test = self.test
+        plan_key = self.plan.path
+        if test.skip:
+            reason = test.notes or "skipped in plan (skip: true)"
+            state.record(plan_key, test.id, "skipped", {})
+            _finish(self, _single(AttemptResult("skipped", reason)), {})
+        blocker = state.blocker(plan_key, test.depends_on)
+        if blocker is not None:
+            dep, outcome = blocker
+            state.record(plan_key, test.id, "blocked", {})
+            _finish(
+                self, _single(AttemptResult("blocked", f"blocked by {dep} ({outcome})")),
+                {rp.BLOCKED_BY: dep},
+            )
+        from pytest_primgate.plan_runner import prepare, run_attempt
+
+        variables = dict(session.base_variables)
+        variables.update(settings.variables)
+        variables.update(state.variables(plan_key))
+        prepared = prepare(test, variables, settings.urlmap)
+        if WALLET_VARIABLES & set(prepared.unresolved):
+            variables.update(session.wallet_variables(request))
+            variables.update(settings.variables)
+            prepared = prepare(test, variables, settings.urlmap)
+        if prepared.unresolved:
+            names = ", ".join("{{" + n + "}}" for n in prepared.unresolved)
+            state.record(plan_key, test.id, "blocked", {})
+            _finish(
+                self,
+                _single(AttemptResult(
+                    "blocked", f"unresolved variable {names} in {prepared.unresolved_in}"
+                )),
+                {rp.BLOCKED_BY: names},
+            )
+        runs, quorum = effective_runs(test.method, test.retry, settings.runs, settings.quorum)
+        paid_before = session.payment_count()
+
+        def attempt() -> AttemptResult:
+            return run_attempt(
+                test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
+                test_id=self.nodeid, redact=session.redact, timeout=settings.timeout,
+            )
+
+        decided = run_attempts(attempt, runs, quorum)
+        state.record(plan_key, test.id, decided.outcome, decided.deciding.captures)
+        extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(session.payments_since(paid_before))}
+        _finish(self, decided, extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Smoke manifests
+
+
+class SmokeFile(_ManifestFile):
+    """A smoke manifest TOML file: one item per ``[[scenario]]``."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from pytest_primgate.manifests.smoke import load_smoke
+
+        manifest = load_smoke(self.path)
+        prims = get_session(self.config).prims_for(self.path.parent)
+        for scenario in manifest.scenarios:
+            item = ScenarioItem.from_parent(self, name=scenario.name, callobj=_run_primgate_item)
+            item.setup_scenario(manifest, scenario, prims)
+            yield item
+
+
+class ScenarioItem(PrimgateItem):
+    """One smoke scenario."""
+
+    manifest: SmokeManifest
+    scenario: Scenario
+
+    def setup_scenario(self, manifest: SmokeManifest, scenario: Scenario, prims: Any) -> None:
+        """Attach the scenario and its static facts (owners as markers, prim, properties)."""
+        self.manifest = manifest
+        self.scenario = scenario
+        self.manifest_line = scenario.line
+        self.label = f"scenario {scenario.name}"
+        for owner in scenario.owners:
+            self.add_marker(pytest.mark.owner_task(name=owner))
+        self.add_marker(pytest.mark.primgate_group(name="smoke"))
+        prim = prims.lookup(service=scenario.prim) if (prims is not None and scenario.prim) else None
+        static: dict[str, object] = {
+            rp.KIND: "scenario",
+            rp.NODEID: self.nodeid,
+            rp.TEST_ID: scenario.name,
+            rp.GROUP: "smoke",
+        }
+        static.update(_prim_markers(self, prim, scenario.prim or ""))
+        rp.set_props(self.user_properties, static)
+
+    def run_primgate(self, request: pytest.FixtureRequest) -> None:
+        from pytest_primgate.scenarios import run_scenario
+
+        settings = get_settings(self.config)
+        session = get_session(self.config)
+        scenario = self.scenario
+        runs = scenario.runs or settings.runs
+        quorum = scenario.quorum or (settings.quorum if runs == settings.runs else runs // 2 + 1)
+
+        def attempt() -> AttemptResult:
+            return run_scenario(
+                scenario, manifest_dir=Path(self.manifest.path).parent, urlmap=settings.urlmap,
+                extra_env=session.scenario_env(), redact=session.redact,
+            )
+
+        _finish(self, run_attempts(attempt, runs, quorum), {})

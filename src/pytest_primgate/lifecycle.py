@@ -1,0 +1,247 @@
+"""What the plugin's hooks do, stage by stage: configure, collect, record, gate, report.
+
+Split from ``plugin.py`` so that the hooks stay one-liners and this glue can be read in order.
+Aggregation happens only where reports converge: the xdist controller, or the single process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from pytest_primgate import records as rp
+from pytest_primgate.session import SESSION_KEY, PrimgateSession, RunInfo, get_session
+from pytest_primgate.settings import SETTINGS_KEY, get_settings
+
+SANDBOX_KEY = pytest.StashKey[Any]()
+SPAWN_KEY = pytest.StashKey[Any]()
+RESULT_KEY = pytest.StashKey[Any]()
+RESULTS_PATH_KEY = pytest.StashKey[Any]()
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """True inside an xdist worker process."""
+    return hasattr(config, "workerinput")
+
+
+def sandbox_hosts(url: str) -> dict[str, str]:
+    """URL map entries that send every prim host to the sandbox (``*.prim.sh`` wildcard)."""
+    return {"*.prim.sh": url.rstrip("/") + "/{prim}"}
+
+
+def configure(config: pytest.Config) -> None:
+    """Create this process's session; on the controller start the sandbox and spawned workers."""
+    settings = get_settings(config)
+    if settings.dry_run and hasattr(config.option, "dist"):
+        config.option.dist = "no"
+        config.option.numprocesses = 0
+    sandbox_url: str | None = None
+    if is_worker(config):
+        workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+        run = RunInfo.from_workerinput(workerinput["primgate_run"])
+        sandbox_url = workerinput.get("primgate_sandbox_url")
+    else:
+        run = RunInfo.new()
+        skipped = options_skipped()
+        if skipped:
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    "primgate: option(s) " + ", ".join(skipped) + " belong to another plugin; "
+                    "use the --primgate- form ("
+                    + ", ".join("--primgate-" + s.lstrip("-") for s in skipped) + ")"
+                ),
+                stacklevel=2,
+            )
+        if settings.sandbox and not settings.dry_run and not config.option.collectonly:
+            from pytest_primgate.sandbox.process import start_sandbox
+
+            manager = start_sandbox(faults=settings.sandbox_faults)
+            handle = manager.__enter__()
+            config.stash[SANDBOX_KEY] = manager
+            sandbox_url = handle.url
+    if sandbox_url:
+        settings = dataclasses.replace(
+            settings, urlmap=settings.urlmap.merged(sandbox_hosts(sandbox_url))
+        )
+        config.stash[SETTINGS_KEY] = settings
+    config.stash[SESSION_KEY] = PrimgateSession(config=config, run=run, sandbox_url=sandbox_url)
+    if settings.spawn and not is_worker(config) and not settings.dry_run:
+        from pytest_primgate import spawn_run
+
+        config.stash[SPAWN_KEY] = spawn_run.provision(config, settings)
+
+
+def options_skipped() -> list[str]:
+    """Short option names another plugin owns."""
+    from pytest_primgate.options import skipped_short_names
+
+    return skipped_short_names()
+
+
+def unconfigure(config: pytest.Config) -> None:
+    """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
+    try:
+        if SESSION_KEY in config.stash:
+            get_session(config).close()
+    finally:
+        try:
+            spawn = config.stash.get(SPAWN_KEY, None)
+            if spawn is not None:
+                del config.stash[SPAWN_KEY]
+                spawn.teardown()
+        finally:
+            manager = config.stash.get(SANDBOX_KEY, None)
+            if manager is not None:
+                del config.stash[SANDBOX_KEY]
+                manager.__exit__(None, None, None)
+
+
+def configure_node(node: Any) -> None:
+    """Hand the run identity and sandbox URL to an xdist worker."""
+    config: pytest.Config = node.config
+    session = get_session(config)
+    node.workerinput["primgate_run"] = session.run.to_workerinput()
+    if session.sandbox_url:
+        node.workerinput["primgate_sandbox_url"] = session.sandbox_url
+
+
+def make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Keep dependency chains on one worker when the user left ``--dist load``."""
+    if not get_settings(config).enabled or config.getoption("dist", "no") != "load":
+        return None
+    from pytest_primgate.xdist_scheduling import DependencyScheduling
+
+    return DependencyScheduling(config, log)
+
+
+def collection_failed(config: pytest.Config, report: pytest.CollectReport) -> None:
+    """Count a collection error (an invalid manifest is an infrastructure error)."""
+    if SESSION_KEY in config.stash and not is_worker(config):
+        session = get_session(config)
+        session.collection_errors += 1
+        text = str(report.longrepr).strip().splitlines()
+        session.infra_errors.append(
+            f"collection error in {report.nodeid or '.'}: {text[-1] if text else 'unknown'}"
+        )
+
+
+def _longrepr_line(report: pytest.TestReport) -> str:
+    text = str(report.longrepr) if report.longrepr else ""
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        text = str(report.longrepr[2])
+    first = text.strip().splitlines()[-1] if text.strip() else ""
+    return first[:300]
+
+
+def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
+    """Turn the reports of primgate items into records (controller or single process)."""
+    if is_worker(config) or SESSION_KEY not in config.stash:
+        return
+    session = get_session(config)
+    props = rp.as_dict(report.user_properties)
+    if rp.KIND not in props:
+        if report.failed and report.when in ("setup", "call"):
+            session.other_failures += 1
+        return
+    final = report.when == "call" or (report.when == "setup" and not report.passed)
+    if not final:
+        return
+    record = rp.record_from_report(
+        report.nodeid, report.when, report.outcome, props, _longrepr_line(report),
+        report.duration, str(getattr(report, "worker_id", "") or ""),
+    )
+    if record is None:
+        return
+    session.records.append(record)
+    session.payments.extend(rp.payments_from_prop(props.get(rp.PAYMENTS)))
+    infra = props.get(rp.INFRA_ERROR)
+    if infra:
+        session.infra_errors.append(f"{record.nodeid}: {infra}")
+    elif report.when == "setup" and report.failed:
+        session.infra_errors.append(f"{record.nodeid}: setup error: {record.reason}")
+
+
+def teststatus(report: pytest.TestReport) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
+    """Terminal categories BLOCKED and UNREACHABLE for primgate skips."""
+    if report.when != "call" or not report.skipped:
+        return None
+    outcome = rp.as_dict(report.user_properties).get(rp.OUTCOME)
+    if outcome == "blocked":
+        return "blocked", "b", ("BLOCKED", {"yellow": True})
+    if outcome == "unreachable":
+        return "unreachable", "U", ("UNREACHABLE", {"red": True})
+    return None
+
+
+def dry_run(session: pytest.Session) -> None:
+    """Print what would run, run nothing."""
+    from pytest_primgate.dry_run import dry_run_rows
+    from pytest_primgate.report.terminal import dry_run_lines
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = dry_run_lines(dry_run_rows(session.config, session.items))
+    if reporter is not None:
+        reporter.write_sep("=", "primgate dry run: nothing is sent")
+        for line in lines:
+            reporter.write_line(line)
+    else:  # pragma: no cover - terminal reporter disabled
+        for line in lines:
+            print(line)
+
+
+def sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Decide the gate, write the results file and CI artifacts, set the exit status."""
+    config = session.config
+    if is_worker(config) or SESSION_KEY not in config.stash:
+        return
+    settings = get_settings(config)
+    if config.option.collectonly or settings.dry_run:
+        return
+    from pytest_primgate import finish
+
+    state = get_session(config)
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED and not state.collection_errors
+    outcome = finish.finish_run(config, settings, state, int(exitstatus))
+    config.stash[RESULT_KEY] = outcome
+    if outcome.exit_code is not None:
+        session.exitstatus = outcome.exit_code
+
+
+def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The primgate section: table, loud skips, spend line."""
+    outcome = config.stash.get(RESULT_KEY, None)
+    if outcome is None:
+        return
+    reporter.write_sep("=", "primgate gate")
+    for line in outcome.summary_lines:
+        reporter.write_line(line)
+    if outcome.results_path is not None:
+        reporter.write_line(f"results: {outcome.results_path}")
+
+
+def final_line(session: pytest.Session) -> None:
+    """The verdict, after everything else pytest prints."""
+    config = session.config
+    outcome = config.stash.get(RESULT_KEY, None)
+    if outcome is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(outcome.verdict_line, bold=True)
+    else:  # pragma: no cover
+        print(outcome.verdict_line, file=sys.stderr)
+
+
+def now_utc() -> datetime:
+    """The current UTC time (one place to read the clock)."""
+    return datetime.now(UTC)
+
+
+def github_env() -> str | None:
+    """Path of the GitHub step summary, when running in GitHub Actions."""
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None

@@ -1,0 +1,153 @@
+"""Per-process state of one primgate run: run identity, shared clients, prims, records.
+
+One ``PrimgateSession`` lives in ``config.stash`` of every process (controller and xdist
+workers). Workers get the run identity and the sandbox URL from the controller through
+``workerinput``, so every process names, templates and addresses things the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from pytest_primgate.model import ItemRecord, Payment
+
+if TYPE_CHECKING:
+    from pytest_primgate.manifests.prims import PrimRegistry
+    from pytest_primgate.x402.client import X402Client
+
+SESSION_KEY = pytest.StashKey["PrimgateSession"]()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Identity of one run, shared by the controller and its workers."""
+
+    run_id: str
+    started_at: str
+    """ISO 8601 UTC timestamp of the run's start (the ``iso_timestamp`` variable)."""
+    started_ms: int
+
+    @classmethod
+    def new(cls) -> RunInfo:
+        """A fresh identity: UTC time plus random suffix."""
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        return cls(
+            run_id=f"{stamp}-{secrets.token_hex(3)}",
+            started_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            started_ms=int(now.timestamp() * 1000),
+        )
+
+    def to_workerinput(self) -> dict[str, Any]:
+        """Builtins for ``node.workerinput``."""
+        return {"run_id": self.run_id, "started_at": self.started_at, "started_ms": self.started_ms}
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any]) -> RunInfo:
+        """Inverse of ``to_workerinput``."""
+        return cls(str(data["run_id"]), str(data["started_at"]), int(data["started_ms"]))
+
+
+@dataclass
+class PrimgateSession:
+    """What one process of a primgate run shares across items."""
+
+    config: pytest.Config
+    run: RunInfo
+    sandbox_url: str | None = None
+    redact: bool = False
+    records: list[ItemRecord] = field(default_factory=list)
+    payments: list[Payment] = field(default_factory=list)
+    infra_errors: list[str] = field(default_factory=list)
+    collection_errors: int = 0
+    other_failures: int = 0
+    interrupted: bool = False
+    _http: httpx.Client | None = None
+    _prims: dict[tuple[str, ...], PrimRegistry] = field(default_factory=dict)
+
+    @property
+    def base_variables(self) -> dict[str, str]:
+        """Built-in template variables of the run."""
+        return {
+            "test_prefix": f"gate-{self.run.started_ms}",
+            "runner": "primgate",
+            "iso_timestamp": self.run.started_at,
+        }
+
+    def http_client(self) -> httpx.Client:
+        """The keep-alive client for free requests (one per process)."""
+        if self._http is None:
+            from pytest_primgate.settings import get_settings
+
+            self._http = httpx.Client(timeout=get_settings(self.config).timeout)
+        return self._http
+
+    def payer(self, request: pytest.FixtureRequest) -> X402Client | None:
+        """The session's x402 client (from the fixture, so wallets fund once per run)."""
+        client: X402Client = request.getfixturevalue("x402_client")
+        return client
+
+    def wallet_variables(self, request: pytest.FixtureRequest) -> dict[str, str]:
+        """``agent_address``, ``eip191_sig`` and the ``iso_timestamp`` they were signed with."""
+        wallet = request.getfixturevalue("prim_wallet")
+        variables: dict[str, str] = wallet.template_variables()
+        return variables
+
+    def _client_payments(self) -> list[Payment]:
+        from pytest_primgate.fixtures.payment import X402_CLIENT_KEY
+
+        client = self.config.stash.get(X402_CLIENT_KEY, None)
+        return list(client.payments) if client is not None else []
+
+    def payment_count(self) -> int:
+        """How many payments this process made so far."""
+        return len(self._client_payments())
+
+    def payments_since(self, count: int) -> list[Payment]:
+        """Payments made after ``payment_count()`` returned ``count``."""
+        return self._client_payments()[count:]
+
+    def scenario_env(self) -> dict[str, str]:
+        """Environment handed to smoke scripts (where the sandbox is, which run this is)."""
+        env = {"PRIMGATE_RUN_ID": self.run.run_id}
+        if self.sandbox_url:
+            env["PRIMGATE_SANDBOX_URL"] = self.sandbox_url
+        return env
+
+    def prims_for(self, directory: Path) -> PrimRegistry:
+        """prim.yaml files matching the ini globs under rootdir and under ``directory``."""
+        from pytest_primgate.manifests.prims import load_prims
+        from pytest_primgate.settings import get_settings
+
+        settings = get_settings(self.config)
+        roots = [self.config.rootpath, directory]
+        found: set[Path] = set()
+        for root in roots:
+            for pattern in settings.prim_globs:
+                base = Path(pattern)
+                if base.is_absolute():
+                    found.update(p for p in base.parent.glob(base.name) if p.is_file())
+                else:
+                    found.update(p for p in root.glob(pattern) if p.is_file())
+        key = tuple(sorted(str(p.resolve()) for p in found))
+        if key not in self._prims:
+            self._prims[key] = load_prims([Path(p) for p in key])
+        return self._prims[key]
+
+    def close(self) -> None:
+        """Close shared clients."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+def get_session(config: pytest.Config) -> PrimgateSession:
+    """This process's primgate session (created in pytest_configure)."""
+    return config.stash[SESSION_KEY]

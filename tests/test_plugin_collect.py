@@ -1,0 +1,152 @@
+"""Collection of plan files: node ids, locations, markers, inertness, selection."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+PLAN = {
+    "plan": "t", "version": 1, "network": "Base Sepolia (eip155:84532)", "context": "",
+    "groups": [
+        {"id": "onboarding", "name": "On", "prompt": "", "tests": ["F-1"]},
+        {"id": "store", "name": "Store", "prompt": "", "tests": ["ST-1", "ST-2"]},
+        {"id": "search", "name": "Search", "prompt": "", "tests": ["SE-1"]},
+    ],
+    "tests": [
+        {"id": "F-1", "service": "faucet.sh", "test": "faucet", "method": "GET",
+         "endpoint": "https://faucet.prim.sh/", "input": None, "expected": {"status": 200},
+         "depends_on": [], "captures": {}, "notes": "Free."},
+        {"id": "ST-1", "service": "store.sh", "test": "health", "method": "GET",
+         "endpoint": "https://store.prim.sh/", "input": None, "expected": {"status": 200},
+         "depends_on": ["F-1"], "captures": {}, "notes": None},
+        {"id": "ST-2", "service": "store.sh", "test": "health 2", "method": "GET",
+         "endpoint": "https://store.prim.sh/", "input": None, "expected": {"status": 200},
+         "depends_on": ["ST-1"], "captures": {}, "notes": None},
+        {"id": "SE-1", "service": "search.sh", "test": "health", "method": "GET",
+         "endpoint": "https://search.prim.sh/", "input": None, "expected": {"status": 200},
+         "depends_on": [], "captures": {}, "notes": None},
+    ],
+}
+
+
+def write_plan(pytester: pytest.Pytester, plan: dict[str, object] = PLAN) -> Path:
+    path = pytester.path / "smoke-test-plan.json"
+    path.write_text(json.dumps(plan, indent=2))
+    return path
+
+
+def test_inert_without_primgate(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "smoke-test-plan.json" not in result.stdout.str()
+    assert "primgate" not in result.stdout.str()
+
+
+def test_upstream_plan_collects_68_items_in_8_groups(
+    pytester: pytest.Pytester, upstream_dir: Path
+) -> None:
+    plan = upstream_dir / "prim" / "smoke-test-plan.json"
+    result = pytester.runpytest("--primgate", str(plan), "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(ids) == 68, result.stdout.str()
+    groups = {line.split("::")[1] for line in ids}
+    assert len(groups) == 8
+    assert all(re.fullmatch(r".*smoke-test-plan\.json::[a-z_]+::[A-Z]+-[A-Z0-9]+", i) for i in ids)
+    assert result.ret == 0
+
+
+def test_each_item_location_is_the_line_of_its_id_key(
+    pytester: pytest.Pytester, upstream_dir: Path
+) -> None:
+    plan = upstream_dir / "prim" / "smoke-test-plan.json"
+    lines = plan.read_text().splitlines()
+    items, _ = pytester.inline_genitems("--primgate", str(plan))
+    assert len(items) == 68
+    for item in items:
+        path, line, _ = item.location
+        assert re.search(r'"id"\s*:\s*"' + re.escape(item.name) + '"', lines[line]), (
+            item.nodeid, line, lines[line],
+        )
+
+
+def test_markers_select_groups(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    result = pytester.runpytest(
+        "--primgate", "--collect-only", "-q", "-m", "primgate_group(name='store')"
+    )
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == [
+        "smoke-test-plan.json::store::ST-1", "smoke-test-plan.json::store::ST-2"
+    ]
+    result = pytester.runpytest(
+        "--primgate", "--collect-only", "-q", "-m", "primgate_prim(name='search', status='unknown')"
+    )
+    assert [line for line in result.outlines if "::" in line] == [
+        "smoke-test-plan.json::search::SE-1"
+    ]
+
+
+def test_group_pulls_in_dependencies(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    result = pytester.runpytest("--primgate", "--group", "store", "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == [
+        "smoke-test-plan.json::onboarding::F-1",
+        "smoke-test-plan.json::store::ST-1",
+        "smoke-test-plan.json::store::ST-2",
+    ]
+    result = pytester.runpytest(
+        "--primgate", "--group", "store", "--primgate-no-deps", "--collect-only", "-q"
+    )
+    assert [line for line in result.outlines if "::" in line] == [
+        "smoke-test-plan.json::store::ST-1", "smoke-test-plan.json::store::ST-2"
+    ]
+
+
+def test_dry_run_shows_pulled_in_dependency(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    result = pytester.runpytest(
+        "--primgate", "--group", "store", "--primgate-dry-run",
+        "--primgate-base-url", "store.prim.sh=http://127.0.0.1:9/store",
+    )
+    out = result.stdout.str()
+    assert "pulled in as dependency" in out
+    assert "http://127.0.0.1:9/store/" in out
+    assert "ST-2" in out and "SE-1" not in out
+    assert result.ret == 0
+
+
+def test_unknown_group_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    result = pytester.runpytest("--primgate", "--group", "nope", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown group 'nope'; available groups: onboarding, store, search*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_primgate_ini_enables(pytester: pytest.Pytester) -> None:
+    write_plan(pytester)
+    pytester.makeini("[pytest]\nprimgate = true\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    assert len([line for line in result.outlines if "::" in line]) == 4
+
+
+def test_short_option_owned_by_another_plugin(pytester: pytest.Pytester) -> None:
+    """Another plugin owning --group keeps it; primgate offers --primgate-group and warns."""
+    write_plan(pytester)
+    pytester.makeconftest(
+        "def pytest_addoption(parser):\n"
+        "    parser.getgroup('split').addoption('--group', type=int, dest='split_group')\n"
+    )
+    result = pytester.runpytest(
+        "--primgate", "--primgate-group", "search", "--collect-only", "-q", "--group", "3",
+    )
+    assert [line for line in result.outlines if "::" in line] == [
+        "smoke-test-plan.json::search::SE-1"
+    ]
+    result.stdout.fnmatch_lines(["*--group belong to another plugin; use the --primgate- form*"])
