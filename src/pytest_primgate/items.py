@@ -24,7 +24,7 @@ from pytest_primgate.settings import get_settings
 
 if TYPE_CHECKING:
     from pytest_primgate.manifests.plan import Plan, PlanTest
-    from pytest_primgate.manifests.prims import Prim
+    from pytest_primgate.manifests.prims import Prim, PrimRegistry
     from pytest_primgate.manifests.smoke import Scenario, SmokeManifest
 
 WALLET_VARIABLES = frozenset({"agent_address", "eip191_sig"})
@@ -105,6 +105,8 @@ class PrimgateItem(pytest.Function):
 
     manifest_line: int = 0
     label: str = ""
+    redact: bool = False
+    """Holdout mode: reasons are generic one-liners and nothing of the manifest is shown."""
 
     def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
         return self.path, self.manifest_line, self.label or self.name
@@ -140,14 +142,14 @@ class PlanGroupNode(pytest.Collector):
 
     plan: Plan
     group_id: str
-    prims: Any
+    prims: PrimRegistry
 
     def collect(self) -> Iterator[pytest.Item]:
         group = next(g for g in self.plan.groups if g.id == self.group_id)
         for test_id in group.test_ids:
             test = self.plan.tests[test_id]
             item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)
-            item.setup_plan(self.plan, test)
+            item.setup_plan(self.plan, test, self.prims)
             yield item
 
     def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
@@ -161,15 +163,14 @@ class PlanItem(PrimgateItem):
     plan: Plan
     test: PlanTest
 
-    def setup_plan(self, plan: Plan, test: PlanTest) -> None:
+    def setup_plan(self, plan: Plan, test: PlanTest, prims: PrimRegistry | None) -> None:
         """Attach the test and its static facts (markers, gate class, properties)."""
+        from urllib.parse import urlsplit
+
         self.plan = plan
         self.test = test
         self.manifest_line = test.line
         self.label = f"{test.group}::{test.id} {test.method} {test.endpoint}"
-        parent = self.parent
-        prims = parent.prims if isinstance(parent, PlanGroupNode) else None
-        from urllib.parse import urlsplit
 
         prim = (
             prims.lookup(service=test.service, host=urlsplit(test.endpoint).hostname or "")
@@ -193,16 +194,19 @@ class PlanItem(PrimgateItem):
         test = self.test
         plan_key = self.plan.path
         if test.skip:
-            reason = test.notes or "skipped in plan (skip: true)"
+            reason = "skipped in plan" if self.redact else (test.notes or "skipped in plan")
             state.record(plan_key, test.id, "skipped", {})
             _finish(self, _single(AttemptResult("skipped", reason)), {})
         blocker = state.blocker(plan_key, test.depends_on)
         if blocker is not None:
             dep, outcome = blocker
             state.record(plan_key, test.id, "blocked", {})
+            reason = f"blocked by {dep} ({outcome})"
+            if self.redact:
+                reason = f"blocked by a dependency ({outcome})"
             _finish(
-                self, _single(AttemptResult("blocked", f"blocked by {dep} ({outcome})")),
-                {rp.BLOCKED_BY: dep},
+                self, _single(AttemptResult("blocked", reason)),
+                {rp.BLOCKED_BY: "" if self.redact else dep},
             )
         from pytest_primgate.plan_runner import prepare, run_attempt
 
@@ -216,13 +220,14 @@ class PlanItem(PrimgateItem):
             prepared = prepare(test, variables, settings.urlmap)
         if prepared.unresolved:
             names = ", ".join("{{" + n + "}}" for n in prepared.unresolved)
+            reason = f"unresolved variable {names} in {prepared.unresolved_in}"
             state.record(plan_key, test.id, "blocked", {})
             _finish(
                 self,
                 _single(AttemptResult(
-                    "blocked", f"unresolved variable {names} in {prepared.unresolved_in}"
+                    "blocked", "unresolved variable" if self.redact else reason
                 )),
-                {rp.BLOCKED_BY: names},
+                {rp.BLOCKED_BY: "" if self.redact else names},
             )
         runs, quorum = effective_runs(test.method, test.retry, settings.runs, settings.quorum)
         paid_before = session.payment_count()
@@ -230,7 +235,7 @@ class PlanItem(PrimgateItem):
         def attempt() -> AttemptResult:
             return run_attempt(
                 test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
-                test_id=self.nodeid, redact=session.redact, timeout=settings.timeout,
+                test_id=self.nodeid, redact=self.redact, timeout=settings.timeout,
             )
 
         decided = run_attempts(attempt, runs, quorum)
@@ -263,7 +268,9 @@ class ScenarioItem(PrimgateItem):
     manifest: SmokeManifest
     scenario: Scenario
 
-    def setup_scenario(self, manifest: SmokeManifest, scenario: Scenario, prims: Any) -> None:
+    def setup_scenario(
+        self, manifest: SmokeManifest, scenario: Scenario, prims: PrimRegistry | None
+    ) -> None:
         """Attach the scenario and its static facts (owners as markers, prim, properties)."""
         self.manifest = manifest
         self.scenario = scenario
@@ -294,7 +301,7 @@ class ScenarioItem(PrimgateItem):
         def attempt() -> AttemptResult:
             return run_scenario(
                 scenario, manifest_dir=Path(self.manifest.path).parent, urlmap=settings.urlmap,
-                extra_env=session.scenario_env(), redact=session.redact,
+                extra_env=session.scenario_env(), redact=self.redact,
             )
 
         _finish(self, run_attempts(attempt, runs, quorum), {})

@@ -62,7 +62,6 @@ class PrimgateSession:
     config: pytest.Config
     run: RunInfo
     sandbox_url: str | None = None
-    redact: bool = False
     records: list[ItemRecord] = field(default_factory=list)
     payments: list[Payment] = field(default_factory=list)
     infra_errors: list[str] = field(default_factory=list)
