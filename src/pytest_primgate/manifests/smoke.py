@@ -154,7 +154,11 @@ def _schema_message(error: Any) -> str:
         want = _EXPECTED_TYPE.get(str(error.validator_value), str(error.validator_value))
         return f"must be {want}, got {_type_name(value)} {value!r}"
     if kind == "anyOf":
-        return f"has the wrong type ({_type_name(value)} {value!r})"
+        wanted = [
+            _EXPECTED_TYPE.get(str(e.validator_value), str(e.validator_value))
+            for e in error.context if e.validator == "type" and not e.relative_path
+        ]
+        return f"must be {' or '.join(dict.fromkeys(wanted))}, got {_type_name(value)} {value!r}"
     if kind == "minLength":
         return "must not be empty"
     if kind in ("minimum", "exclusiveMinimum", "maximum"):
@@ -192,6 +196,12 @@ class _Locator:
 
 
 def _schema_error(loc: _Locator, error: Any) -> ManifestError:
+    while error.validator == "anyOf" and error.context:
+        # a branch whose type matched explains the problem better than "wrong type"
+        deeper = [e for e in error.context if e.relative_path or e.validator != "type"]
+        if not deeper:
+            break
+        error = min(deeper, key=_sort_key)
     path = list(error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else None
