@@ -1,0 +1,87 @@
+"""`primgate lint` findings on smoke manifests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_primgate.cli import main
+
+MANIFEST = """\
+colour = "blue"
+
+[[scenario]]
+name = "eyeball"
+script = "ok.sh"
+owners = ["good-task", "Bad_Owner"]
+
+[[scenario]]
+name = "typo"
+script = "missing.sh"
+expect_stdot = "x"
+expect_exit = 0
+
+[[scenario]]
+name = "clean"
+script = "ok.sh"
+owners = ["good-task"]
+expect_stdout = "ok"
+"""
+
+
+def test_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                  capsys: pytest.CaptureFixture[str]) -> None:
+    smoke = tmp_path / "smoke"
+    smoke.mkdir()
+    (smoke / "manifest.toml").write_text(MANIFEST)
+    (smoke / "ok.sh").write_text("echo ok\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint"]) == 1
+    m = "smoke/manifest.toml"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{m}:1: unknown top-level key 'colour'",
+        f"{m}:3: scenario 'eyeball' has no expect_* assertion (exit code only): "
+        "state its expected output",
+        f"{m}:6: scenario 'eyeball': owner 'Bad_Owner' is not a kebab-case task id",
+        f"{m}:11: scenario 'typo': unknown key 'expect_stdot'",
+        f"{m}:10: scenario 'typo': script not found: {m.replace('manifest.toml', 'missing.sh')}",
+        "primgate lint: 5 finding(s)",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.smoke.toml").write_text(
+        '[[scenario]]\nname = "a"\nscript = "a.sh"\nexpect_exit = 0\n')
+    (tmp_path / "a.sh").write_text("true\n")
+    (tmp_path / "a.sh").chmod(0)
+    assert main(["lint", str(tmp_path / "a.smoke.toml")]) == 1
+    assert "script not readable" in capsys.readouterr().out
+
+
+def test_clean_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.smoke.toml"
+    path.write_text('[[scenario]]\nname = "a"\nscript = "a.sh"\nowners = ["t-1"]\n'
+                    'expect_stdout = "a"\n')
+    (tmp_path / "a.sh").write_text("echo a\n")
+    assert main(["lint", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.smoke.toml"
+    path.write_text('[[scenario]]\nname = "a"\nscript = "a.sh"\nruns = "two"\n')
+    assert main(["lint", str(path)]) == 2
+    assert capsys.readouterr().out == (
+        f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n")
+
+
+@pytest.mark.skipif(
+    not Path("/work/shared/upstream/workgraph/manifest.toml").exists(), reason="no upstream")
+def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", "/work/shared/upstream/workgraph/manifest.toml"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert sum("has no expect_* assertion" in line for line in out) == 108
+    assert out[-1] == f"primgate lint: {len(out) - 1} finding(s)"
