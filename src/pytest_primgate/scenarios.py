@@ -133,7 +133,7 @@ def _pidfd(pid: int) -> int | None:
 
 
 def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool]:
-    """Read stdout and stderr (capped) until EOF or the deadline; True when timed out.
+    """Read stdout and stderr (capped) until EOF and exit, or the deadline; True when timed out.
 
     When the script exits while a background child still holds the pipes, the rest of its
     process group is killed so the pipes reach EOF.
@@ -144,13 +144,13 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
     open_fds = {out_fd, err_fd}
     pidfd = _pidfd(proc.pid)
     exited = False
-    with selectors.DefaultSelector() as selector:
+    with selectors.PollSelector() as selector:
         selector.register(out_fd, selectors.EVENT_READ)
         selector.register(err_fd, selectors.EVENT_READ)
         if pidfd is not None:
             selector.register(pidfd, selectors.EVENT_READ)
         try:
-            while open_fds:
+            while open_fds or (pidfd is not None and not exited):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return bytes(buffers[out_fd]), bytes(buffers[err_fd]), True
@@ -304,7 +304,7 @@ def run_scenario(
                       public="failed to spawn script")
     try:
         out, err, timed_out = _collect(proc, started + scenario.timeout_seconds)
-        if not timed_out:
+        if not timed_out and proc.poll() is None:
             try:
                 proc.wait(timeout=max(0.0, started + scenario.timeout_seconds - time.monotonic()))
             except subprocess.TimeoutExpired:

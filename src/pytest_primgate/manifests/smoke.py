@@ -175,6 +175,7 @@ class _Locator:
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.lines = TomlLines.scan(text)
+        self.headers = self.lines.array_headers("scenario")
 
     def line(self, index: int | None, key: str | None = None, nth: int = 0) -> int | None:
         if index is None:
@@ -184,8 +185,7 @@ class _Locator:
             found = self.lines.key_line("scenario", index, key, nth)
             if found is not None:
                 return found + 1
-        headers = self.lines.array_headers("scenario")
-        return headers[index] + 1 if index < len(headers) else None
+        return self.headers[index] + 1 if index < len(self.headers) else None
 
     def error(
         self, index: int | None, key: str | None, message: str, nth: int = 0
