@@ -1,0 +1,114 @@
+"""`primgate fetch URL`: one HTTP request through the x402-paying client; prints the body.
+
+For smoke scripts (``curl`` for paid routes): it loads a wallet (``--wallet``, default
+ephemeral), registers it and funds it from the faucet (through the sandbox when
+``--sandbox``/``$PRIMGATE_SANDBOX_URL`` is set), then sends the request, paying a 402 once.
+Exit 0 on 2xx, 1 on any other status (body still printed), 2 when the request or the payment
+could not be made. Never prints keys or payment headers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from decimal import Decimal
+from typing import Any
+
+from pytest_primgate.urlmap import UrlMap
+
+SANDBOX_PRIMS = ("wallet", "faucet", "store", "search", "infer", "spawn", "email")
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand."""
+    parser = sub.add_parser(
+        "fetch", help="one request with the x402-paying client; prints the response body",
+        description="Send one request, paying a 402 challenge once, and print the body. "
+        "Exit 0 on 2xx, 1 on another status, 2 when it could not be sent or paid.",
+    )
+    parser.add_argument("url", metavar="URL")
+    parser.add_argument("--method", default=None,
+                        help="HTTP method (default GET, or POST with --json)")
+    parser.add_argument("--json", dest="json_body", default=None, metavar="BODY",
+                        help="JSON request body")
+    parser.add_argument("--wallet", default="ephemeral", metavar="PATH|ephemeral",
+                        help="keystore file, or 'ephemeral' (default)")
+    parser.add_argument("--sandbox", default=os.environ.get("PRIMGATE_SANDBOX_URL"),
+                        metavar="URL", help="sandbox base URL: maps every prim host to it "
+                        "(default $PRIMGATE_SANDBOX_URL)")
+    parser.add_argument("--base-url", action="append", default=[], metavar="HOST=URL",
+                        help="send requests for HOST to URL (repeatable)")
+    parser.add_argument("--max-payment", default="1.00", metavar="USDC")
+    parser.add_argument("--min-balance", default="1.00", metavar="USDC")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--no-setup", action="store_true",
+                        help="skip wallet registration and faucet funding")
+    parser.set_defaults(run=run)
+
+
+def build_urlmap(sandbox: str | None, pairs: list[str]) -> UrlMap:
+    """Prim hosts -> sandbox prefixes, then explicit HOST=URL pairs (explicit wins)."""
+    bases: dict[str, str] = {}
+    if sandbox:
+        base = sandbox.rstrip("/")
+        bases.update({f"{prim}.prim.sh": f"{base}/{prim}" for prim in SANDBOX_PRIMS})
+    for raw in pairs:
+        host, sep, url = raw.partition("=")
+        if not sep or not host.strip():
+            raise ValueError(f"--base-url expects HOST=URL, got {raw!r}")
+        bases[host.strip()] = url.strip()
+    return UrlMap.from_pairs(bases)
+
+
+def _fail(message: str) -> int:
+    print(f"primgate fetch: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send the request; see the module docstring for exit codes."""
+    import httpx
+
+    from pytest_primgate.settings import Settings
+    from pytest_primgate.wallet import fund, load_wallet, register
+    from pytest_primgate.x402.client import make_x402_client
+    from pytest_primgate.x402.errors import X402Error
+    from pytest_primgate.x402.spend import SpendPolicy
+
+    try:
+        urlmap = build_urlmap(args.sandbox, args.base_url)
+        body = json.loads(args.json_body) if args.json_body is not None else None
+        max_payment = Decimal(args.max_payment)
+        min_balance = Decimal(args.min_balance)
+    except (ValueError, ArithmeticError) as exc:
+        return _fail(f"invalid argument: {exc}")
+    method = (args.method or ("POST" if body is not None else "GET")).upper()
+    settings = Settings(enabled=True, wallet=args.wallet, urlmap=urlmap,
+                        max_payment=max_payment, min_balance=min_balance,
+                        budget=max_payment, timeout=args.timeout)
+    try:
+        wallet = load_wallet(settings)
+    except Exception as exc:  # the wallet module's errors are one-line and secret-free
+        return _fail(f"no wallet: {exc}")
+    policy = SpendPolicy(max_payment=max_payment, budget=max_payment, pay_to=())
+    target = urlmap.rewrite(args.url)
+    try:
+        with make_x402_client(wallet.account, policy, timeout=args.timeout) as client:
+            if not args.no_setup:
+                register(client, wallet, urlmap)
+                fund(client, wallet, urlmap, min_balance)
+            response = client.request(method, target, json=body)
+    except X402Error as exc:
+        return _fail(f"payment failed: {exc}")
+    except httpx.HTTPError as exc:
+        return _fail(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+    sys.stdout.write(response.text)
+    if response.text and not response.text.endswith("\n"):
+        sys.stdout.write("\n")
+    if not response.is_success:
+        print(f"primgate fetch: {method} {target} -> HTTP {response.status_code}",
+              file=sys.stderr)
+        return 1
+    return 0
