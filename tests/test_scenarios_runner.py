@@ -56,6 +56,16 @@ def test_environment_and_cwd(tmp_path: Path) -> None:
     assert result.outcome == "passed", result.reason
 
 
+def test_relative_manifest_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "s.sh").write_text("echo ran\n")
+    monkeypatch.chdir(tmp_path)
+    scenario = parse_smoke('[[scenario]]\nname = "s"\nscript = "s.sh"\nexpect_stdout = "ran"\n',
+                           "m.toml").scenarios[0]
+    result = run_scenario(scenario, manifest_dir=Path("sub"))
+    assert result.outcome == "passed", result.reason
+
+
 def test_fail_reports_exit_code_and_stderr_tail(tmp_path: Path) -> None:
     lines = "".join(f"echo line{i} >&2\n" for i in range(20))
     result = _run(tmp_path, lines + "exit 3\n")

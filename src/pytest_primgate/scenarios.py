@@ -284,6 +284,8 @@ def run_scenario(
             return result("unreachable", f"endpoint unreachable: {target} ({why})",
                           public=REDACTED_UNREACHABLE)
 
+    if not manifest_dir.is_absolute():
+        manifest_dir = manifest_dir.absolute()
     script = Path(scenario.script)
     if not script.is_absolute():
         script = manifest_dir / script

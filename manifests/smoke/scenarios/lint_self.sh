@@ -1,0 +1,5 @@
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/_helpers.sh"
+cd "$HERE/.." || loud_fail "cannot enter the manifest directory"
+out="$(primgate_cmd lint manifest.toml)" || loud_fail "primgate lint reported: $out"
+echo "lint clean: manifest.toml"
