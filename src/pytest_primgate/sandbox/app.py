@@ -1,0 +1,237 @@
+"""The sandbox application: fault injection, routing, paywall, handlers (no sockets here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from pytest_primgate.sandbox.config import SandboxConfig
+from pytest_primgate.sandbox.faults import ConnectionResetFault, FaultAction, FaultInjector
+from pytest_primgate.sandbox.routing import Router
+from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
+
+ROUTE_MODULES = (
+    "health_routes",
+    "store_routes",
+    "search_routes",
+    "infer_routes",
+    "wallet_routes",
+    "faucet_routes",
+    "spawn_routes",
+    "admin_routes",
+)
+"""Modules under ``pytest_primgate.sandbox`` whose ``routes(app)`` make up the route table."""
+
+ADMIN_PREFIX = "_sandbox"
+"""Admin routes live under ``/_sandbox/``: free, never faulted, not a prim."""
+
+MALFORMED_JSON = b'{"data": [{"id": "sandbox-malformed", "value": '
+"""Body of a ``malformed_json`` fault: a JSON document cut off in the middle."""
+
+
+class _PaywallUnavailable:
+    """Stand-in while ``sandbox/paywall.py`` is missing: paid routes answer 503."""
+
+    def __init__(self, ledger: Any, *, network: str, pay_to: str) -> None:
+        self.response = SandboxResponse.error(
+            503, "paywall_unavailable", "sandbox paywall is not installed"
+        )
+        self.payer = None
+
+    def check(self, request: SandboxRequest, *, price: str, version: int) -> Any:
+        return self
+
+    def settle(self, check: Any) -> dict[str, str]:
+        return {}
+
+
+class _NoLedger:
+    def snapshot(self) -> dict[str, Any]:
+        return {}
+
+
+def _import_payment() -> tuple[Any, Any]:
+    """The Ledger and Paywall classes from ``sandbox/ledger.py`` and ``sandbox/paywall.py``."""
+    try:
+        ledger = importlib.import_module("pytest_primgate.sandbox.ledger")
+        paywall = importlib.import_module("pytest_primgate.sandbox.paywall")
+    except ImportError:
+        return _NoLedger, _PaywallUnavailable
+    return ledger.Ledger, paywall.Paywall
+
+
+class SandboxApp:
+    """One sandbox instance: config, per-module state, ledger, paywall and the route table.
+
+    ``handle(...)`` turns one HTTP request into a ``SandboxResponse`` (or raises
+    ``ConnectionResetFault``); the server owns the sockets.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.state: dict[str, Any] = {}
+        """Per-module state objects (``snapshot() -> dict``; optional ``reset()``, ``close()``)."""
+        ledger_cls, paywall_cls = _import_payment()
+        self.ledger: Any = ledger_cls()
+        self.paywall: Any = paywall_cls(
+            self.ledger, network=self.config.network, pay_to=self.config.pay_to
+        )
+        self.faults = FaultInjector(self.config.faults)
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self.request_counts: Counter[str] = Counter()
+        self.prim_counts: dict[str, list[int]] = {}
+        """Per prim: ``[requests, payments, errors]`` (for ``/v1/metrics``)."""
+        self.router = Router()
+        v1 = set(self.config.v1_routes)
+        for name in ROUTE_MODULES:
+            module = importlib.import_module(f"pytest_primgate.sandbox.{name}")
+            for route in module.routes(self):
+                if route.price is not None and f"{route.method} /{route.prim}{route.pattern}" in v1:
+                    route = dataclasses.replace(route, x402_version=1)
+                self.router.add(route)
+
+    # -- request handling -------------------------------------------------------------------
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str
+    ) -> SandboxResponse:
+        """Answer one request; ``headers`` has lower-case names, ``host`` is the Host header."""
+        path, _, query = target.partition("?")
+        prim, _, rest = path.lstrip("/").partition("/")
+        rest = "/" + rest
+        if prim != ADMIN_PREFIX and self.faults.specs:
+            action = self.faults.decide(method, path)
+            if action is not None:
+                faulted = self._apply_fault(action)
+                if faulted is not None:
+                    self._count(prim, "fault", error=True)
+                    return faulted
+        request = SandboxRequest(
+            method=method,
+            prim=prim,
+            path=rest,
+            query=parse_qs(query, keep_blank_values=True) if query else {},
+            headers=headers,
+            body=body,
+            url=f"http://{host}{target}",
+        )
+        match = self.router.match(method, prim, rest)
+        route = match.route
+        if route is None:
+            self._count(prim, "unmatched", error=True)
+            if not prim:
+                return SandboxResponse.json(200, {"service": "primgate-sandbox", "status": "ok"})
+            if match.allowed:
+                return SandboxResponse.error(
+                    405, "method_not_allowed", f"{method} not allowed on {path}",
+                    allowed=list(match.allowed),
+                )
+            return SandboxResponse.error(404, "not_found", f"No route for {method} {path}")
+        request.params = match.params
+        response = self._run(route, request)
+        if prim != ADMIN_PREFIX:
+            self._count(
+                prim,
+                f"{route.method} /{prim}{route.pattern}",
+                error=response.status >= 400,
+                paid=route.price is not None and request.payer is not None,
+            )
+        return response
+
+    def _run(self, route: Route, request: SandboxRequest) -> SandboxResponse:
+        """Paywall (paid routes), then the handler; handler exceptions become a 500."""
+        try:
+            if route.price is None:
+                return route.handler(request)
+            check = self.paywall.check(request, price=route.price, version=route.x402_version)
+            if check.response is not None:
+                response: SandboxResponse = check.response
+                return response
+            request.payer = check.payer
+            response = route.handler(request)
+            if response.status < 400:
+                response.headers.update(self.paywall.settle(check))
+            return response
+        except Exception as exc:  # a handler bug must not kill the connection
+            return SandboxResponse.error(
+                500, "internal_error", f"sandbox handler failed: {type(exc).__name__}: {exc}"
+            )
+
+    def _apply_fault(self, action: FaultAction) -> SandboxResponse | None:
+        """Sleep the injected latency, then return the faulted response (None: go on)."""
+        if action.latency_s > 0:
+            time.sleep(action.latency_s)
+        if action.reset:
+            raise ConnectionResetFault()
+        if action.status is not None:
+            return SandboxResponse.error(
+                action.status, "sandbox_fault", f"injected fault: status {action.status}"
+            )
+        if action.malformed_json:
+            return SandboxResponse(200, MALFORMED_JSON, {"Content-Type": "application/json"})
+        return None
+
+    def _count(self, prim: str, key: str, *, error: bool, paid: bool = False) -> None:
+        with self._lock:
+            self.request_counts[key] += 1
+            counts = self.prim_counts.get(prim)
+            if counts is None:
+                counts = self.prim_counts[prim] = [0, 0, 0]
+            counts[0] += 1
+            counts[1] += paid
+            counts[2] += error
+
+    # -- introspection and lifecycle --------------------------------------------------------
+
+    def routes_of(self, prim: str) -> list[Route]:
+        """Routes registered for this prim (not the wildcard ones)."""
+        return self.router.prim_routes(prim)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``GET /_sandbox/state`` returns."""
+        with self._lock:
+            requests = dict(self.request_counts)
+            prims = {
+                p: {"requests": c[0], "payments": c[1], "errors": c[2]}
+                for p, c in self.prim_counts.items()
+            }
+        out: dict[str, Any] = {
+            "requests": requests,
+            "prims": prims,
+            "faults": [spec.to_dict() for spec in self.faults.specs],
+            "state": {name: obj.snapshot() for name, obj in self.state.items()},
+        }
+        if hasattr(self.ledger, "snapshot"):
+            out["ledger"] = self.ledger.snapshot()
+        return out
+
+    def reset(self) -> None:
+        """Forget requests and module state (faults stay, their counters restart)."""
+        with self._lock:
+            self.request_counts.clear()
+            self.prim_counts.clear()
+        self.faults.reset_counters()
+        for obj in [self.ledger, *self.state.values()]:
+            reset = getattr(obj, "reset", None)
+            if callable(reset):
+                reset()
+
+    def close(self) -> None:
+        """Release resources held by state objects (e.g. sshd processes of spawned servers)."""
+        errors: list[BaseException] = []
+        for obj in self.state.values():
+            close = getattr(obj, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
