@@ -12,6 +12,7 @@ from eth_account.messages import encode_defunct
 from eth_utils.address import is_address, to_checksum_address
 
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
+from pytest_primgate.wallet import iso_now, registration_message
 
 if TYPE_CHECKING:
     from pytest_primgate.sandbox.app import SandboxApp
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 PRIM = "wallet"
 SIGNATURE_WINDOW_SECONDS = 300
 DEFAULT_CHAIN = "eip155:8453"
-
-
-def registration_message(address: str, timestamp: str) -> str:
-    """The exact EIP-191 message prim.sh signs: ``Register <address> with prim.sh at <ts>``."""
-    return f"Register {address} with prim.sh at {timestamp}"
-
-
-def iso_now() -> str:
-    """UTC now as JavaScript's ``toISOString()`` writes it (milliseconds, ``Z``)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _parse_iso(text: str) -> datetime | None:
