@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 
 from pytest_primgate.sandbox.config import SandboxConfig
 from pytest_primgate.sandbox.faults import ConnectionResetFault, FaultAction, FaultInjector
+from pytest_primgate.sandbox.ledger import Ledger
+from pytest_primgate.sandbox.paywall import Paywall
 from pytest_primgate.sandbox.routing import Router
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
 
@@ -35,37 +37,6 @@ MALFORMED_JSON = b'{"data": [{"id": "sandbox-malformed", "value": '
 """Body of a ``malformed_json`` fault: a JSON document cut off in the middle."""
 
 
-class _PaywallUnavailable:
-    """Stand-in while ``sandbox/paywall.py`` is missing: paid routes answer 503."""
-
-    def __init__(self, ledger: Any, *, network: str, pay_to: str) -> None:
-        self.response = SandboxResponse.error(
-            503, "paywall_unavailable", "sandbox paywall is not installed"
-        )
-        self.payer = None
-
-    def check(self, request: SandboxRequest, *, price: str, version: int) -> Any:
-        return self
-
-    def settle(self, check: Any) -> dict[str, str]:
-        return {}
-
-
-class _NoLedger:
-    def snapshot(self) -> dict[str, Any]:
-        return {}
-
-
-def _import_payment() -> tuple[Any, Any]:
-    """The Ledger and Paywall classes from ``sandbox/ledger.py`` and ``sandbox/paywall.py``."""
-    try:
-        ledger = importlib.import_module("pytest_primgate.sandbox.ledger")
-        paywall = importlib.import_module("pytest_primgate.sandbox.paywall")
-    except ImportError:
-        return _NoLedger, _PaywallUnavailable
-    return ledger.Ledger, paywall.Paywall
-
-
 class SandboxApp:
     """One sandbox instance: config, per-module state, ledger, paywall and the route table.
 
@@ -77,11 +48,8 @@ class SandboxApp:
         self.config = config or SandboxConfig()
         self.state: dict[str, Any] = {}
         """Per-module state objects (``snapshot() -> dict``; optional ``reset()``, ``close()``)."""
-        ledger_cls, paywall_cls = _import_payment()
-        self.ledger: Any = ledger_cls()
-        self.paywall: Any = paywall_cls(
-            self.ledger, network=self.config.network, pay_to=self.config.pay_to
-        )
+        self.ledger = Ledger()
+        self.paywall = Paywall(self.ledger, network=self.config.network, pay_to=self.config.pay_to)
         self.faults = FaultInjector(self.config.faults)
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -152,8 +120,7 @@ class SandboxApp:
                 return route.handler(request)
             check = self.paywall.check(request, price=route.price, version=route.x402_version)
             if check.response is not None:
-                response: SandboxResponse = check.response
-                return response
+                return check.response
             request.payer = check.payer
             response = route.handler(request)
             if response.status < 400:
@@ -208,8 +175,8 @@ class SandboxApp:
             "faults": [spec.to_dict() for spec in self.faults.specs],
             "state": {name: obj.snapshot() for name, obj in self.state.items()},
         }
-        if hasattr(self.ledger, "snapshot"):
-            out["ledger"] = self.ledger.snapshot()
+        out["ledger"] = self.ledger.snapshot()
+        out["paywall"] = self.paywall.snapshot()
         return out
 
     def reset(self) -> None:
@@ -218,7 +185,8 @@ class SandboxApp:
             self.request_counts.clear()
             self.prim_counts.clear()
         self.faults.reset_counters()
-        for obj in [self.ledger, *self.state.values()]:
+        objects = {id(o): o for o in [self.ledger, self.paywall, *self.state.values()]}
+        for obj in objects.values():
             reset = getattr(obj, "reset", None)
             if callable(reset):
                 reset()

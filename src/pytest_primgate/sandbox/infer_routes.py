@@ -75,7 +75,7 @@ def completion(data: dict[str, Any]) -> dict[str, Any]:
 
 def embedding(text: str) -> list[float]:
     """A deterministic unit vector for ``text``."""
-    raw = hashlib.sha256(text.encode()).digest() + hashlib.sha256(b"2" + text.encode()).digest()
+    raw = hashlib.sha256(text.encode()).digest()[: 2 * EMBED_DIMENSIONS]
     values = [v / 32768.0 for v in struct.unpack(f">{EMBED_DIMENSIONS}h", raw)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [round(v / norm, 6) for v in values]

@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
 from pytest_primgate.sandbox.config import SandboxConfig, to_argv
+
+if TYPE_CHECKING:
+    from pytest_primgate.sandbox.app import SandboxApp
 
 LISTENING_PREFIX = "sandbox listening on "
 """First line of the sandbox's output, followed by ``http://HOST:PORT``."""
@@ -68,12 +71,18 @@ class SandboxHandle:
 
 
 @contextlib.contextmanager
-def serve_in_thread(config: SandboxConfig | None = None) -> Iterator[SandboxHandle]:
-    """Serve a sandbox from a thread of this process (for unit tests); stopped on exit."""
+def serve_in_thread(
+    config: SandboxConfig | None = None, *, app: SandboxApp | None = None
+) -> Iterator[SandboxHandle]:
+    """Serve a sandbox from a thread of this process (for unit tests); stopped on exit.
+
+    Pass ``app`` to serve an app prepared by the caller (its config is used as is).
+    """
     from pytest_primgate.sandbox.app import SandboxApp
     from pytest_primgate.sandbox.server import SandboxServer
 
-    app = SandboxApp(config or SandboxConfig())
+    if app is None:
+        app = SandboxApp(config or SandboxConfig())
     server = SandboxServer(app)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
