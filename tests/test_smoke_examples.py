@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +55,54 @@ def test_fetch_maps_prim_hosts_to_the_sandbox() -> None:
     assert urlmap.rewrite("http://127.0.0.1:8402/infer/") == "http://127.0.0.1:8402/infer/"
     with pytest.raises(ValueError, match="--base-url expects HOST=URL"):
         build_urlmap(None, ["nohost"])
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    from pytest_primgate.sandbox.process import start_sandbox
+
+    with start_sandbox() as handle:
+        yield handle.url
+
+
+def _fetch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_primgate.cli", "fetch", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_fetch_pays_and_prints_the_body(sandbox_url: str) -> None:
+    body = '{"model": "anthropic/claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]}'
+    proc = _fetch("https://infer.prim.sh/v1/chat", "--json", body, "--sandbox", sandbox_url)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["choices"][0]["message"]["content"] == "sandbox reply to: hi"
+    assert "PAYMENT-SIGNATURE" not in proc.stdout + proc.stderr
+
+
+def test_fetch_non_2xx_exits_1(sandbox_url: str) -> None:
+    proc = _fetch("https://infer.prim.sh/v1/nope", "--sandbox", sandbox_url)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        f"primgate fetch: GET {sandbox_url}/infer/v1/nope -> HTTP 404")
+
+
+def test_fetch_unreachable_exits_2() -> None:
+    proc = _fetch("http://127.0.0.1:9/x", "--no-setup")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("primgate fetch: GET http://127.0.0.1:9/x failed: ConnectError")
+
+
+def test_example_scenarios_pass_against_the_sandbox(sandbox_url: str) -> None:
+    manifest = load_smoke(EXAMPLE)
+    outcomes = {
+        s.name: run_scenario(s, manifest_dir=EXAMPLE.parent,
+                             extra_env={"PRIMGATE_SANDBOX_URL": sandbox_url})
+        for s in manifest.scenarios
+    }
+    assert {name: r.outcome for name, r in outcomes.items()} == {
+        "infer_health_shape": "passed",
+        "infer_chat_paid_completion": "passed",
+        "infer_models_paid_listing": "passed",
+        "unreachable_endpoint_loud_skip": "unreachable",
+        "smoke_manifest_lints_clean": "passed",
+    }, {name: (r.reason, r.detail) for name, r in outcomes.items()}

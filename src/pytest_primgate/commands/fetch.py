@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     import httpx
 
     from pytest_primgate.settings import Settings
-    from pytest_primgate.wallet import fund, load_wallet, register
+    from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.errors import X402Error
     from pytest_primgate.x402.spend import SpendPolicy
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             response = client.request(method, target, json=body)
     except X402Error as exc:
         return _fail(f"payment failed: {exc}")
+    except WalletError as exc:
+        return _fail(str(exc))
     except httpx.HTTPError as exc:
         return _fail(f"{method} {target} failed: {type(exc).__name__}: {exc}")
     sys.stdout.write(response.text)
