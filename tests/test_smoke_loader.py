@@ -106,6 +106,11 @@ def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     assert str(err) == f"{tmp_path / 'manifest.toml'}:3: invalid TOML: Invalid value"
 
 
+def test_toml_error_at_end_of_document(tmp_path: Path) -> None:
+    err = _error(tmp_path, '[[scenario]]\nname = "a"\nscript = [\n"a.sh",\n')
+    assert (err.line, err.message) == (4, "invalid TOML: Invalid value")
+
+
 def test_missing_script(tmp_path: Path) -> None:
     err = _error(tmp_path, '[[scenario]]\nname = "a"\nscript = "a.sh"\n\n'
                            '[[scenario]]\nname = "b"\n')

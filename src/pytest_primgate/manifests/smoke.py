@@ -282,9 +282,10 @@ def parse_smoke(text: str, path: str) -> SmokeManifest:
         message = str(exc)
         position = _TOML_POSITION.search(message)
         line = int(position.group(1)) if position else None
-        raise ManifestError(
-            path, line, "", f"invalid TOML: {_TOML_POSITION.sub('', message).strip()}"
-        ) from None
+        if line is None and "(at end of document)" in message:
+            line = max(1, len(text.splitlines()))
+        cleaned = _TOML_POSITION.sub("", message).replace("(at end of document)", "").strip()
+        raise ManifestError(path, line, "", f"invalid TOML: {cleaned}") from None
     loc = _Locator(path, text)
     errors = list(_validator().iter_errors(data))
     if errors:
