@@ -71,3 +71,30 @@ def test_reset_forgets_state_and_counters(sandbox: SandboxHandle) -> None:
     assert len(state["faults"]) == 1  # faults stay, counters restart
     assert httpx.get(sandbox.url + "/x/").status_code == 200
     assert httpx.get(sandbox.url + "/x/").status_code == 500
+
+
+def test_close_calls_close_on_state_objects_even_after_a_failure() -> None:
+    from typing import Any
+
+    from pytest_primgate.sandbox.app import SandboxApp
+
+    closed: list[str] = []
+
+    class Holder:
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.name, self.fail = name, fail
+
+        def snapshot(self) -> dict[str, Any]:
+            return {}
+
+        def close(self) -> None:
+            closed.append(self.name)
+            if self.fail:
+                raise OSError("sshd would not die")
+
+    app = SandboxApp(SandboxConfig())
+    app.state["a"] = Holder("a", fail=True)
+    app.state["b"] = Holder("b")
+    with pytest.raises(OSError, match="sshd would not die"):
+        app.close()
+    assert closed == ["a", "b"]

@@ -174,3 +174,20 @@ def test_faults_from_config() -> None:
     with serve_in_thread(config) as handle:
         assert httpx.get(handle.url + "/wallet/").status_code == 418
         assert httpx.get(handle.url + "/store/").status_code == 200
+
+
+def test_latency_overlaps_across_connections(sandbox: SandboxHandle) -> None:
+    """Requests are served by threads: five 300 ms requests in parallel take far less than 1.5 s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sandbox.set_faults(["path=/slow/*,latency=300"])
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(5) as pool:
+            statuses = list(pool.map(lambda _: httpx.get(sandbox.url + "/slow/").status_code,
+                                     range(5)))
+        elapsed = time.perf_counter() - start
+    finally:
+        sandbox.clear_faults()
+    assert statuses == [200] * 5
+    assert elapsed < 1.2
