@@ -8,7 +8,7 @@ client never shows the key or a payment header: not in its repr, not in any erro
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -72,6 +72,18 @@ class _PaymentAuth(httpx.Auth):
             raise X402Error(again_after_paying(request))
 
 
+def _rewriter(rewrite: Callable[[str], str]) -> Callable[[httpx.Request], None]:
+    """A request hook sending live prim URLs where the URL map says (e.g. the sandbox)."""
+
+    def hook(request: httpx.Request) -> None:
+        target = rewrite(str(request.url))
+        if target != str(request.url):
+            request.url = httpx.URL(target)
+            request.headers["Host"] = request.url.netloc.decode("ascii")
+
+    return hook
+
+
 class X402Client(httpx.Client):
     """HTTP client that pays x402 challenges with ``account`` under ``policy``."""
 
@@ -82,9 +94,11 @@ class X402Client(httpx.Client):
         *,
         timeout: float,
         network: str | None = None,
+        rewrite: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(timeout=timeout, auth=_PaymentAuth(self), **kwargs)
+        hooks = {"request": [_rewriter(rewrite)]} if rewrite is not None else None
+        super().__init__(timeout=timeout, auth=_PaymentAuth(self), event_hooks=hooks, **kwargs)
         self._account = account
         self.policy = policy
         self.network = network
@@ -183,7 +197,13 @@ class X402Client(httpx.Client):
 
 
 def make_x402_client(
-    account: Any, policy: SpendPolicy, *, timeout: float, network: str | None = None
+    account: Any,
+    policy: SpendPolicy,
+    *,
+    timeout: float,
+    network: str | None = None,
+    rewrite: Callable[[str], str] | None = None,
 ) -> X402Client:
-    """A paying client; ``network`` restricts payments to one network (CAIP-2 or v1 name)."""
-    return X402Client(account, policy, timeout=timeout, network=network)
+    """A paying client; ``network`` restricts payments to one network (CAIP-2 or v1 name);
+    ``rewrite`` maps each request URL (``UrlMap.rewrite``) before it is sent."""
+    return X402Client(account, policy, timeout=timeout, network=network, rewrite=rewrite)
