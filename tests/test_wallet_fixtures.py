@@ -48,6 +48,14 @@ def test_funding_once_with_xdist(pytester: pytest.Pytester, sandbox: SandboxHand
     assert state["paywall"]["settled"] == 8
 
 
+def test_budget_holds_across_workers(pytester: pytest.Pytester, sandbox: SandboxHandle) -> None:
+    result = run(pytester, sandbox, "-n", "2", "--primgate-budget", "0.05")
+    result.assert_outcomes(passed=5, failed=3)
+    result.stdout.fnmatch_lines(["*PaymentRefused: payment of 0.01 USDC would bring the session "
+                                 "total to 0.06 USDC, over --primgate-budget 0.05 USDC*"])
+    assert sandbox.state()["state"]["paywall"]["settled"] == 5
+
+
 def test_fixtures_without_xdist(pytester: pytest.Pytester, sandbox: SandboxHandle) -> None:
     result = run(pytester, sandbox, "-p", "no:xdist")
     result.assert_outcomes(passed=8)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from pytest_primgate.sandbox.process import serve_in_thread
 from pytest_primgate.x402.client import X402Client, make_x402_client
 from pytest_primgate.x402.codec import encode_header, parse_challenge
 from pytest_primgate.x402.errors import PaymentRefused, X402Error
-from pytest_primgate.x402.spend import SpendPolicy
+from pytest_primgate.x402.spend import FileSpendCounter, SpendPolicy
 
 USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
 PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
@@ -276,3 +277,21 @@ def test_sandbox_unfunded_wallet_gets_402_insufficient_funds() -> None:
             c.get(f"{sandbox.url}/store/v1/buckets")
         assert sandbox.state()["state"]["paywall"]["rejected"] == {"insufficient_funds": 1}
         assert c.payments == [] and c.signatures == 1
+
+
+def test_budget_shared_between_clients_through_a_file(
+    stub: Callable[[Responder], StubServer], tmp_path: Path
+) -> None:
+    server = stub(paywall(challenge_header(req())))
+    policy = SpendPolicy(budget=Decimal("0.025"))
+    counter_path = tmp_path / "spent.txt"
+    one = make_x402_client(Account.create(), policy, timeout=5.0,
+                           counter=FileSpendCounter(counter_path))
+    two = make_x402_client(Account.create(), policy, timeout=5.0,
+                           counter=FileSpendCounter(counter_path))
+    with one, two:
+        assert one.get(server.url).status_code == 200
+        assert two.get(server.url).status_code == 200
+        with pytest.raises(PaymentRefused, match=r"over --primgate-budget 0\.025 USDC"):
+            one.get(server.url)
+    assert server.payments == 2 and Decimal(counter_path.read_text()) == Decimal("0.02")

@@ -30,7 +30,7 @@ from pytest_primgate.x402.codec import (
 from pytest_primgate.x402.errors import X402Error
 from pytest_primgate.x402.networks import caip2_of, find_network
 from pytest_primgate.x402.signer import sign_authorization
-from pytest_primgate.x402.spend import SpendPolicy
+from pytest_primgate.x402.spend import SpendCounter, SpendPolicy
 
 TEST_ID_EXTENSION = "primgate_test_id"
 """Request extension carrying the test id recorded with an auto-paid request."""
@@ -95,6 +95,7 @@ class X402Client(httpx.Client):
         timeout: float,
         network: str | None = None,
         rewrite: Callable[[str], str] | None = None,
+        counter: SpendCounter | None = None,
         **kwargs: Any,
     ) -> None:
         hooks = {"request": [_rewriter(rewrite)]} if rewrite is not None else None
@@ -105,7 +106,8 @@ class X402Client(httpx.Client):
         self.payments: list[Payment] = []
         self.signatures = 0
         """Authorizations signed so far (each one sent at most once)."""
-        self._committed = Decimal(0)
+        self._counter = counter or SpendCounter()
+        """Committed total (signed and not refused) that the budget applies to."""
         self._lock = threading.Lock()
 
     @property
@@ -128,20 +130,22 @@ class X402Client(httpx.Client):
         self, challenge: Challenge, test_id: str
     ) -> tuple[_Pending, dict[str, str]]:
         """Choose a requirement (spend controls first), reserve its amount, sign it."""
-        with self._lock:
-            requirement = self.policy.choose(
-                challenge, spent=self._committed, network=self.network
-            )
-            amount = self.policy.amount(requirement)
-            self._committed += amount
+        chosen: list[dict[str, Any]] = []
+
+        def reserve(total: Decimal) -> Decimal:
+            chosen.append(self.policy.choose(challenge, spent=total, network=self.network))
+            return total + self.policy.amount(chosen[0])
+
+        self._counter.update(reserve)
+        requirement = chosen[0]
+        amount = self.policy.amount(requirement)
         try:
             payload = sign_authorization(
                 self._account, requirement, version=challenge.version,
                 resource=challenge.resource,
             )
         except BaseException:
-            with self._lock:
-                self._committed -= amount
+            self._counter.update(lambda total: total - amount)
             raise
         with self._lock:
             self.signatures += 1
@@ -157,8 +161,7 @@ class X402Client(httpx.Client):
     ) -> Payment | None:
         """Record an accepted payment; release the reservation of a refused one."""
         if response.status_code == 402:
-            with self._lock:
-                self._committed -= pending.amount
+            self._counter.update(lambda total: total - pending.amount)
             return None
         try:
             settlement = decode_settlement(response) or {}
@@ -203,7 +206,10 @@ def make_x402_client(
     timeout: float,
     network: str | None = None,
     rewrite: Callable[[str], str] | None = None,
+    counter: SpendCounter | None = None,
 ) -> X402Client:
     """A paying client; ``network`` restricts payments to one network (CAIP-2 or v1 name);
-    ``rewrite`` maps each request URL (``UrlMap.rewrite``) before it is sent."""
-    return X402Client(account, policy, timeout=timeout, network=network, rewrite=rewrite)
+    ``rewrite`` maps each request URL (``UrlMap.rewrite``) before it is sent; ``counter``
+    holds the committed total the budget applies to (shared between processes if a file)."""
+    return X402Client(account, policy, timeout=timeout, network=network, rewrite=rewrite,
+                      counter=counter)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pytest_primgate.x402.codec import Challenge
@@ -86,3 +91,49 @@ class SpendPolicy:
                 return req
             first = first or reason
         raise PaymentRefused(first or "no acceptable requirement")
+
+
+class SpendCounter:
+    """The committed session total of one process; ``update`` is atomic."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = Decimal(0)
+
+    def update(self, change: Callable[[Decimal], Decimal]) -> Decimal:
+        """Replace the total by ``change(total)`` (which may raise: nothing changes)."""
+        with self._lock:
+            self._total = change(self._total)
+            return self._total
+
+
+class FileSpendCounter(SpendCounter):
+    """A committed total shared by processes (xdist workers) through a locked file."""
+
+    def __init__(self, path: Path, timeout: float = 60.0) -> None:
+        super().__init__()
+        self.path = path
+        self.timeout = timeout
+
+    def update(self, change: Callable[[Decimal], Decimal]) -> Decimal:
+        deadline = time.monotonic() + self.timeout
+        with self._lock, self.path.open("a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise X402Error(f"timed out waiting for {self.path}") from None
+                    time.sleep(0.01)
+            try:
+                handle.seek(0)
+                text = handle.read().strip()
+                total = change(Decimal(text) if text else Decimal(0))
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(total))
+                handle.flush()
+                return total
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
