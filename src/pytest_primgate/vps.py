@@ -257,6 +257,7 @@ def connect(server: ServerInfo, key: EphemeralKey, *, user: str = DEFAULT_USER,
     """An open ``fabric.Connection`` to the server, host key pinned; bounded retries.
 
     Without a reported host key there is nothing to pin and the connection is refused.
+    ``run`` does not read stdin (tests run with captured stdin).
     """
     import fabric
     import paramiko
@@ -266,6 +267,8 @@ def connect(server: ServerInfo, key: EphemeralKey, *, user: str = DEFAULT_USER,
     kind, blob = server.ssh_host_key.split()[:2]
     host_key = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
     conn = fabric.Connection(
+        config=fabric.Config(overrides={"run": {"in_stream": False},
+                                        "load_ssh_configs": False}),
         host=server.ip, user=user, port=server.ssh_port, connect_timeout=int(max(timeout, 1)),
         connect_kwargs={"pkey": key.paramiko_key(), "look_for_keys": False,
                         "allow_agent": False},
@@ -558,7 +561,8 @@ class VpsPool:
         """A new active server and an open, host-key-pinned ``fabric.Connection`` to it."""
         server = self.create(**extra)
         try:
-            conn = connect(server, self.key, user=user)
+            conn = connect(server, self.key, user=user,
+                           timeout=min(self.timeout, CONNECT_TIMEOUT))
         except BaseException:
             self.delete(server.id)
             raise

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pytest_primgate.sandbox.routing import BadRequest, guarded, json_object, page_of, query_int
-from pytest_primgate.sandbox.sshd import SshdError, SshServer, free_port
+from pytest_primgate.sandbox.sshd import SshdError, SshServer, free_port, host_key_line
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def routes(app: SandboxApp) -> list[Route]:
             state.servers[server_id] = placeholder
         try:
             if data.get("sandbox_sshd") == "refuse":
-                placeholder.port = free_port()
+                placeholder.port, placeholder.host_key = free_port(), host_key_line()
             else:
                 sshd = SshServer(public_keys)
                 placeholder.sshd, placeholder.port = sshd, sshd.port

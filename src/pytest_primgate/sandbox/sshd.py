@@ -62,6 +62,14 @@ def _host_key(directory: Path) -> str:
     return public
 
 
+def host_key_line() -> str:
+    """A fresh public host key line whose private half is thrown away (a server without sshd)."""
+    key = Ed25519PrivateKey.generate()
+    return key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+
+
 def _port_accepts(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
