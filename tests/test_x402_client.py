@@ -295,3 +295,17 @@ def test_budget_shared_between_clients_through_a_file(
         with pytest.raises(PaymentRefused, match=r"over --primgate-budget 0\.025 USDC"):
             one.get(server.url)
     assert server.payments == 2 and Decimal(counter_path.read_text()) == Decimal("0.02")
+
+
+def test_plan_runner_sequence_against_sandbox() -> None:
+    """Unpaid send (auth=None) shows the 402; ``pay`` pays it once and records the test id."""
+    with serve_in_thread() as sandbox, client() as c:
+        c.post(f"{sandbox.url}/faucet/v1/faucet/usdc", json={"address": c.address})
+        request = c.build_request("GET", f"{sandbox.url}/store/v1/buckets",
+                                  extensions={"primgate_test_id": "ST-2"})
+        unpaid = c.send(request, auth=None)
+        assert unpaid.status_code == 402 and c.signatures == 0
+        paid = c.pay(request, parse_challenge(unpaid), test_id="ST-2")
+        assert paid.status_code == 200
+        assert [p.test_id for p in c.payments] == ["ST-2"]
+        assert sandbox.state()["state"]["paywall"]["settled"] == 1
