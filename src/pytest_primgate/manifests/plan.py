@@ -1,0 +1,323 @@
+"""Load prim.sh ``smoke-test-plan.json`` files: JSON Schema, graph checks, line positions.
+
+The format is read exactly as upstream writes it (reference §1); unknown fields are tolerated
+and listed for ``primgate lint``; the stale manual-run fields are ignored. A test listed by no
+group is not collected (the upstream runner never runs it either) and is listed by lint.
+Every problem is a ``ManifestError`` naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.jsonlines import LineIndex, plan_positions, pointer_offset
+
+KNOWN_TOP = frozenset({"plan", "version", "network", "context", "groups", "tests"})
+KNOWN_GROUP = frozenset(
+    {"id", "name", "prompt", "tests", "canary_only", "interface", "setup", "cleanup"}
+)
+KNOWN_TEST = frozenset({
+    "id", "service", "test", "method", "endpoint", "input", "expected", "depends_on", "captures",
+    "notes", "skip", "paid", "retry", "generated",
+    "actual_status", "actual_body", "result", "run_note",
+})
+TEMPLATE = re.compile(r"\{\{\s*\w+\s*\}\}")
+
+
+@dataclass(frozen=True)
+class PlanGroup:
+    """A group: an ordered list of test ids."""
+
+    id: str
+    name: str
+    prompt: str
+    test_ids: tuple[str, ...]
+    line: int
+    """0-based line of the group object."""
+
+
+@dataclass(frozen=True)
+class PlanTest:
+    """One HTTP test of a plan."""
+
+    id: str
+    service: str
+    title: str
+    method: str
+    endpoint: str
+    input: Any
+    expected_status: tuple[int, ...]
+    expected_body: Any
+    has_body_shape: bool
+    body_equals: str | None
+    depends_on: tuple[str, ...]
+    captures: tuple[tuple[str, str], ...]
+    notes: str
+    skip: bool
+    paid: bool | None
+    retry: bool
+    generated: bool
+    line: int
+    """0-based line of the test's ``"id"`` key."""
+    unknown_fields: tuple[str, ...]
+    group: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole plan file."""
+
+    path: str
+    name: str
+    version: Any
+    network: str
+    context: str
+    groups: tuple[PlanGroup, ...]
+    tests: dict[str, PlanTest]
+    unknown_fields: tuple[str, ...]
+    ungrouped: tuple[str, ...]
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(
+        resources.files("pytest_primgate.manifests").joinpath("schemas/plan.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    return Draft202012Validator(schema)
+
+
+def field_name(parts: Iterable[str | int]) -> str:
+    """``["tests", 5, "expected", "status"]`` -> ``tests[5].expected.status``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class _Context:
+    """File, text and line lookups for one plan being loaded."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = str(path)
+        self.text = text
+        self._index: LineIndex | None = None
+
+    @property
+    def index(self) -> LineIndex:
+        if self._index is None:
+            self._index = LineIndex(self.text)
+        return self._index
+
+    def error(self, parts: Sequence[str | int], message: str) -> ManifestError:
+        offset = pointer_offset(self.text, list(parts))
+        return ManifestError(self.path, self.index.line(offset) + 1, field_name(parts), message)
+
+
+def _schema_message(error: ValidationError) -> str:
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required")
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{error.instance!r} is not one of {allowed}"
+    if error.validator == "anyOf" and list(error.absolute_path)[-1:] == ["status"]:
+        return f"{error.instance!r} is not an HTTP status (an integer 100-599 or a list of them)"
+    if error.validator == "pattern" and list(error.absolute_path)[-1:] == ["endpoint"]:
+        return f"{error.instance!r} is not an absolute http(s) URL"
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not a JSON path starting with '$'"
+    return str(error.message)
+
+
+def _first_schema_error(data: Any) -> ValidationError | None:
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
+    return errors[0] if errors else None
+
+
+def _template_keys(value: Any, parts: list[str | int]) -> list[str | int] | None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if TEMPLATE.search(key):
+                return [*parts, key]
+            found = _template_keys(sub, [*parts, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            found = _template_keys(sub, [*parts, index])
+            if found is not None:
+                return found
+    return None
+
+
+def _statuses(raw: Any) -> tuple[int, ...]:
+    return tuple(raw) if isinstance(raw, list) else (int(raw),)
+
+
+def load_plan(path: Path) -> Plan:
+    """Read, validate and index a plan file; raises ``ManifestError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(str(path), None, "", f"cannot read plan: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            str(path), exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+    ctx = _Context(path, text)
+    if not isinstance(data, dict):
+        raise ManifestError(str(path), 1, "", "a plan must be a JSON object with groups and tests")
+    error = _first_schema_error(data)
+    if error is not None:
+        raise ctx.error(list(error.absolute_path), _schema_message(error))
+    return _build(ctx, data)
+
+
+def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
+    raw_tests: list[dict[str, Any]] = data["tests"]
+    raw_groups: list[dict[str, Any]] = data["groups"]
+    test_offsets, group_offsets = plan_positions(ctx.text)
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_tests):
+        if raw["id"] in seen:
+            first = ctx.index.line(test_offsets[seen[raw["id"]]]) + 1
+            raise ctx.error(
+                ["tests", index, "id"], f"duplicate test id {raw['id']!r} (first at line {first})"
+            )
+        seen[raw["id"]] = index
+        for part in ("input", "expected"):
+            found = _template_keys(raw.get(part), ["tests", index, part])
+            if found is not None:
+                raise ctx.error(found, "templates are not allowed in object keys")
+    membership: dict[str, str] = {}
+    group_ids: set[str] = set()
+    for gindex, group in enumerate(raw_groups):
+        if group["id"] in group_ids:
+            raise ctx.error(["groups", gindex, "id"], f"duplicate group id {group['id']!r}")
+        group_ids.add(group["id"])
+        for tindex, tid in enumerate(group["tests"]):
+            if tid not in seen:
+                raise ctx.error(
+                    ["groups", gindex, "tests", tindex], f"group names unknown test {tid!r}"
+                )
+            if tid in membership:
+                raise ctx.error(
+                    ["groups", gindex, "tests", tindex],
+                    f"test {tid!r} is already in group {membership[tid]!r}",
+                )
+            membership[tid] = group["id"]
+    for index, raw in enumerate(raw_tests):
+        for dindex, dep in enumerate(raw.get("depends_on", [])):
+            if dep not in seen:
+                raise ctx.error(
+                    ["tests", index, "depends_on", dindex], f"unknown test id {dep!r}"
+                )
+    _check_cycles(ctx, raw_tests, seen)
+    tests: dict[str, PlanTest] = {}
+    for index, raw in enumerate(raw_tests):
+        expected = raw["expected"]
+        tests[raw["id"]] = PlanTest(
+            id=raw["id"],
+            service=raw.get("service", ""),
+            title=raw.get("test", ""),
+            method=raw["method"],
+            endpoint=raw["endpoint"],
+            input=raw.get("input"),
+            expected_status=_statuses(expected["status"]),
+            expected_body=expected.get("body"),
+            has_body_shape="body" in expected and expected["body"] is not None,
+            body_equals=expected.get("body_equals"),
+            depends_on=tuple(raw.get("depends_on", [])),
+            captures=tuple((raw.get("captures") or {}).items()),
+            notes=raw.get("notes") or "",
+            skip=bool(raw.get("skip", False)),
+            paid=raw.get("paid"),
+            retry=bool(raw.get("retry", False)),
+            generated=bool(raw.get("generated", False)),
+            line=ctx.index.line(test_offsets[index]) if index < len(test_offsets) else 0,
+            unknown_fields=tuple(sorted(set(raw) - KNOWN_TEST)),
+            group=membership.get(raw["id"], ""),
+        )
+    groups = tuple(
+        PlanGroup(
+            id=g["id"], name=g.get("name", g["id"]), prompt=g.get("prompt", ""),
+            test_ids=tuple(g["tests"]),
+            line=ctx.index.line(group_offsets[i]) if i < len(group_offsets) else 0,
+        )
+        for i, g in enumerate(raw_groups)
+    )
+    unknown = set(data) - KNOWN_TOP
+    for g in raw_groups:
+        unknown |= {f"groups.{k}" for k in set(g) - KNOWN_GROUP}
+    return Plan(
+        path=ctx.path,
+        name=str(data.get("plan", "")),
+        version=data.get("version"),
+        network=str(data.get("network", "")),
+        context=str(data.get("context", "")),
+        groups=groups,
+        tests=tests,
+        unknown_fields=tuple(sorted(unknown)),
+        ungrouped=tuple(t for t in seen if t not in membership),
+    )
+
+
+def _check_cycles(ctx: _Context, raw_tests: list[dict[str, Any]], seen: dict[str, int]) -> None:
+    deps = {raw["id"]: list(raw.get("depends_on", [])) for raw in raw_tests}
+    state: dict[str, int] = {}
+    for start in deps:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        trail: list[str] = []
+        while stack:
+            node, child = stack.pop()
+            if child == 0:
+                state[node] = 1
+                trail.append(node)
+            if child < len(deps[node]):
+                stack.append((node, child + 1))
+                nxt = deps[node][child]
+                if state.get(nxt) == 1:
+                    cycle = [*trail[trail.index(nxt):], nxt]
+                    index = seen[node]
+                    raise ctx.error(
+                        ["tests", index, "depends_on", child],
+                        "dependency cycle " + " -> ".join(cycle),
+                    )
+                if not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                trail.pop()
+
+
+def dependency_closure(plan: Plan, test_ids: Iterable[str]) -> set[str]:
+    """The transitive ``depends_on`` closure of ``test_ids`` (themselves included)."""
+    out: set[str] = set()
+    stack = list(test_ids)
+    while stack:
+        tid = stack.pop()
+        if tid in out or tid not in plan.tests:
+            continue
+        out.add(tid)
+        stack.extend(plan.tests[tid].depends_on)
+    return out

@@ -1,0 +1,177 @@
+"""Load prim.yaml files: the root registry and per-prim files, merged like prim.sh does.
+
+Root registries (``primitives.yaml`` with ``primitives: [...]``) give base entries; per-prim
+files (``packages/<id>/prim.yaml``, ``prims/*.yaml``) are merged over them shallowly, package
+keys winning (reference §6.4). Every status of every era is accepted. Errors name file:line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from pytest_primgate.manifests.errors import ManifestError
+
+STATUSES = (
+    "idea", "planning", "building", "testing", "deployed", "live", "mainnet", "testnet",
+    "hold", "phantom",
+)
+
+
+@dataclass(frozen=True)
+class Prim:
+    """One prim as the gate sees it."""
+
+    id: str
+    name: str
+    endpoint: str
+    status: str
+    threshold: float | None
+    note: str
+    path: str
+    line: int
+    """1-based line of the entry (or of the file's first key)."""
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that records the line of every mapping under ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    mapping["__key_lines__"] = key_lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(
+        resources.files("pytest_primgate.manifests").joinpath("schemas/prim.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    return Draft202012Validator(schema)
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ("__line__", "__key_lines__")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+class PrimRegistry:
+    """Prims by id, with lookups by plan ``service`` (prim name or id) and endpoint host."""
+
+    def __init__(self, prims: Sequence[Prim]) -> None:
+        self.by_id: dict[str, Prim] = {p.id: p for p in prims}
+        self._by_name = {p.name.lower(): p for p in prims if p.name}
+        self._by_host = {p.endpoint.lower(): p for p in prims if p.endpoint}
+
+    def __iter__(self) -> Iterator[Prim]:
+        return iter(sorted(self.by_id.values(), key=lambda p: p.id))
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def lookup(self, service: str = "", host: str = "") -> Prim | None:
+        """The prim a plan test exercises: by ``service`` name or id, else by endpoint host."""
+        key = service.strip().lower()
+        if key:
+            found = self._by_name.get(key) or self.by_id.get(key) or self.by_id.get(
+                key.removesuffix(".sh")
+            )
+            if found is not None:
+                return found
+        return self._by_host.get(host.strip().lower()) if host else None
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(str(path), None, "", f"cannot read prim file: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ManifestError(str(path), line, "", f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(str(path), None, "", f"invalid YAML: {exc}") from None
+
+
+def _check(path: Path, entry: dict[str, Any], where: str) -> None:
+    errors = sorted(_validator().iter_errors(_strip(entry)), key=lambda e: list(map(str, e.path)))
+    if not errors:
+        return
+    error = errors[0]
+    parts = [str(p) for p in error.absolute_path]
+    line = entry.get("__key_lines__", {}).get(parts[0], entry.get("__line__")) if parts else (
+        entry.get("__line__")
+    )
+    field = ".".join([where, *parts]) if where else ".".join(parts)
+    message = error.message
+    if parts[:1] == ["status"] and error.validator == "enum":
+        message = f"unknown status {error.instance!r} (one of {', '.join(STATUSES)})"
+    raise ManifestError(str(path), line, field, message)
+
+
+def load_prims(paths: Sequence[Path]) -> PrimRegistry:
+    """Read registry and package files and merge them into one registry."""
+    base: dict[str, tuple[dict[str, Any], Path]] = {}
+    packages: dict[str, tuple[dict[str, Any], Path]] = {}
+    for path in paths:
+        data = _load_yaml(path)
+        if data is None:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("primitives"), list):
+            for index, entry in enumerate(data["primitives"]):
+                if not isinstance(entry, dict):
+                    raise ManifestError(
+                        str(path), data["__key_lines__"].get("primitives"),
+                        f"primitives[{index}]", "each entry must be a mapping",
+                    )
+                _check(path, entry, f"primitives[{index}]")
+                base[str(entry["id"])] = (entry, path)
+        elif isinstance(data, dict):
+            _check(path, data, "")
+            packages[str(data["id"])] = (data, path)
+        else:
+            raise ManifestError(str(path), 1, "", "a prim file must be a mapping with an id")
+    prims: list[Prim] = []
+    for prim_id in sorted(set(base) | set(packages)):
+        merged: dict[str, Any] = {}
+        path = None
+        line = 1
+        for source in (base.get(prim_id), packages.get(prim_id)):
+            if source is not None:
+                merged.update(source[0])
+                path = source[1]
+                line = int(source[0].get("__line__", 1))
+        gates = merged.get("gates") or {}
+        threshold = gates.get("pass_threshold") if isinstance(gates, dict) else None
+        prims.append(Prim(
+            id=prim_id,
+            name=str(merged.get("name") or f"{prim_id}.sh"),
+            endpoint=str(merged.get("endpoint") or ""),
+            status=str(merged.get("status") or "").lower(),
+            threshold=float(threshold) if threshold is not None else None,
+            note=str(merged.get("note") or ""),
+            path=str(path),
+            line=line,
+        ))
+    return PrimRegistry(prims)
