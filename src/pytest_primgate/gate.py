@@ -1,0 +1,358 @@
+"""The gate: status classes, thresholds, majority voting, per-prim verdicts and the exit code.
+
+Pure arithmetic over ``ItemRecord``s; no pytest import. Rates are compared as exact fractions
+(4 of 5 meets 80 %). Rules and the decisions taken where the spec is silent: ``docs/gate.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Literal
+
+from pytest_primgate.model import ItemRecord, StatusClass, Verdict
+
+LIVE_STATUSES = frozenset({"live", "mainnet", "testnet", "deployed"})
+NEW_STATUSES = frozenset({"building", "testing"})
+OFF_STATUSES = frozenset({"idea", "planning", "phantom", "hold"})
+DEFAULT_THRESHOLDS: dict[str, float | None] = {"live": 100.0, "new": 80.0, "off": None}
+NON_IDEMPOTENT = frozenset({"POST", "PATCH", "DELETE"})
+UNKNOWN_PRIM = "(unknown prim)"
+"""How an item with no prim is named in rows and messages."""
+NAMES_SHOWN = 3
+"""How many node ids a verdict or infra message names before '+N more'."""
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_INFRA = 2
+
+RunVerdict = Literal["PASSED", "FAILED", "INFRA ERROR"]
+
+
+def status_class(status: str) -> StatusClass:
+    """Gate class of a prim.yaml status of any era; unknown or empty is a hard gate."""
+    key = status.strip().lower()
+    if key in NEW_STATUSES:
+        return "new"
+    if key in OFF_STATUSES:
+        return "off"
+    return "live"
+
+
+def default_threshold(cls: StatusClass) -> float | None:
+    """Default pass threshold in percent: live 100, new 80, off none."""
+    return DEFAULT_THRESHOLDS[cls]
+
+
+@dataclass(frozen=True)
+class PrimGate:
+    """How one prim is gated in this run."""
+
+    prim: str
+    status: str
+    status_class: StatusClass
+    threshold: float | None
+    """Percent, or None for off prims (reported, never gated)."""
+
+
+def override_keys(prim: str) -> tuple[str, ...]:
+    """Names a ``--primgate-threshold`` key may use for a prim: id, ``<id>.sh`` or name."""
+    base = prim.removesuffix(".sh")
+    return (prim, base, f"{base}.sh")
+
+
+def resolve_gate(
+    prim: str, status: str, prim_yaml_threshold: float | None, overrides: Mapping[str, float]
+) -> PrimGate:
+    """Gate of a prim: command-line override, else prim.yaml ``gates.pass_threshold``, else the
+    class default. Off prims stay ungated whatever threshold is set."""
+    cls = status_class(status)
+    if cls == "off":
+        return PrimGate(prim, status, cls, None)
+    threshold = default_threshold(cls)
+    if prim_yaml_threshold is not None:
+        threshold = float(prim_yaml_threshold)
+    for key in override_keys(prim):
+        if key in overrides:
+            threshold = float(overrides[key])
+            break
+    return PrimGate(prim, status, cls, threshold)
+
+
+def attempt_decision(outcomes: Sequence[bool], runs: int, quorum: int) -> bool | None:
+    """Majority rule: True once ``quorum`` attempts passed, False once that is impossible,
+    None while another attempt could still change the outcome."""
+    passes = sum(1 for ok in outcomes if ok)
+    if passes >= quorum:
+        return True
+    if quorum - passes > runs - len(outcomes):
+        return False
+    return None
+
+
+def effective_runs(method: str, retry: bool, runs: int, quorum: int) -> tuple[int, int]:
+    """(runs, quorum) of a plan test: non-idempotent methods get one attempt unless ``retry``."""
+    if method.strip().upper() in NON_IDEMPOTENT and not retry:
+        return 1, 1
+    return runs, quorum
+
+
+def _exact(value: float) -> Fraction:
+    """A threshold as written (``repr``), so 33.3 means 333/10, not the nearest binary float."""
+    return Fraction(repr(float(value)))
+
+
+def meets(passed: int, total: int, threshold: float) -> bool:
+    """``passed / total * 100 >= threshold`` in exact rational arithmetic (4/5 meets 80)."""
+    if total <= 0:
+        return False
+    return Fraction(passed * 100, total) >= _exact(threshold)
+
+
+def format_rate(rate: Fraction | None) -> str:
+    """A percentage with one truncated decimal (99.96 shows 99.9, never a false 100.0)."""
+    if rate is None:
+        return "—"
+    tenths = rate.numerator * 10 // rate.denominator
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def format_percent(value: float | Fraction | None) -> str:
+    """A threshold or ratio without a trailing '.0': 100, 87.5, 33.3 (truncated); None is '—'."""
+    if value is None:
+        return "—"
+    text = format_rate(_exact(value) if isinstance(value, float | int) else value)
+    return text.removesuffix(".0")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Item counts of a row. Flaky items are also counted as passed."""
+
+    passed: int = 0
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    unreachable: int = 0
+    flaky: int = 0
+
+    @property
+    def decided(self) -> int:
+        """Items that count in the pass rate (passed + failed)."""
+        return self.passed + self.failed
+
+    @property
+    def total(self) -> int:
+        """All items of the row."""
+        return self.passed + self.failed + self.blocked + self.skipped + self.unreachable
+
+    @property
+    def rate(self) -> Fraction | None:
+        """Exact pass rate in percent, None when nothing passed or failed."""
+        return Fraction(self.passed * 100, self.decided) if self.decided else None
+
+    @property
+    def pass_rate(self) -> float | None:
+        """passed / (passed + failed) x 100; None when no item passed or failed."""
+        rate = self.rate
+        return float(rate) if rate is not None else None
+
+    @classmethod
+    def of(cls, records: Iterable[ItemRecord]) -> Tally:
+        """Count the records' outcomes."""
+        counts = dict.fromkeys(("passed", "failed", "blocked", "skipped", "unreachable"), 0)
+        flaky = 0
+        for record in records:
+            counts[record.outcome] += 1
+            flaky += record.flaky
+        return cls(flaky=flaky, **counts)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the summary: a plan group (informational) or a prim (gated)."""
+
+    name: str
+    kind: Literal["group", "prim"]
+    status: str
+    status_class: StatusClass | None
+    """None for group rows."""
+    tally: Tally
+    threshold: float | None
+    verdict: Verdict
+
+    @property
+    def rate_text(self) -> str:
+        """Pass rate for display ('—' when nothing passed or failed)."""
+        return format_rate(self.tally.rate)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's decision over one run."""
+
+    group_rows: list[Row]
+    prim_rows: list[Row]
+    totals: Tally
+    hard_failures: list[ItemRecord]
+    """Failed items of prims whose verdict is FAIL."""
+    soft_misses: list[ItemRecord]
+    """Failed items of prims whose verdict is WARN."""
+    unreachable: list[ItemRecord]
+    loud_skips: list[ItemRecord]
+    """Skipped items (exit 77, ``skip``) shown in the banner with their reasons."""
+    infra: list[str]
+    exit_code: int
+    verdict: RunVerdict
+    verdict_line: str
+    warnings: int = 0
+    """Prim rows with verdict WARN."""
+    gates: dict[str, PrimGate] = field(default_factory=dict)
+
+
+def prim_label(prim: str) -> str:
+    """Display name of a prim id ('' is the unknown prim)."""
+    return prim or UNKNOWN_PRIM
+
+
+def _names(records: Sequence[ItemRecord]) -> str:
+    shown = ", ".join(r.nodeid for r in records[:NAMES_SHOWN])
+    more = len(records) - NAMES_SHOWN
+    return f"{shown}, +{more} more" if more > 0 else shown
+
+
+def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
+    """OFF for off prims; PASS when the rate meets the threshold, else FAIL (live) / WARN (new).
+
+    Nothing passed or failed: PASS, unless items were unreachable (and that is not allowed),
+    which is a miss: a gate that could not look must not pass.
+    """
+    if gate.status_class == "off" or gate.threshold is None:
+        return "OFF"
+    miss: Verdict = "FAIL" if gate.status_class == "live" else "WARN"
+    if tally.decided == 0:
+        return miss if tally.unreachable and not allow_unreachable else "PASS"
+    return "PASS" if meets(tally.passed, tally.decided, gate.threshold) else miss
+
+
+def _group_verdict(records: Sequence[ItemRecord], verdicts: Mapping[str, Verdict]) -> Verdict:
+    """Worst verdict among the prims whose items in this group missed; PASS otherwise."""
+    if all(r.status_class == "off" for r in records):
+        return "OFF"
+    missed = {verdicts[r.prim] for r in records if r.outcome in ("failed", "unreachable")}
+    if "FAIL" in missed:
+        return "FAIL"
+    return "WARN" if "WARN" in missed else "PASS"
+
+
+def _miss_text(row: Row, failing: Sequence[ItemRecord], unreachable: Sequence[ItemRecord]) -> str:
+    head = f"{prim_label(row.name)} ({row.status_class})"
+    if row.tally.decided:
+        head += f" {row.rate_text} % < {format_percent(row.threshold)} %"
+    if failing:
+        return f"{head}: failing {_names(failing)}"
+    return f"{head}: unreachable {_names(unreachable)}"
+
+
+def evaluate(
+    records: Sequence[ItemRecord],
+    gates: Mapping[str, PrimGate],
+    *,
+    allow_unreachable: bool = False,
+    infra_errors: Sequence[str] = (),
+    collection_errors: int = 0,
+) -> GateResult:
+    """Tally groups and prims, apply thresholds and decide the exit code and verdict line.
+
+    Exit 2 (infrastructure error) takes precedence over 1: a run that could not look properly
+    cannot vouch for anything, and its failures may be symptoms; the verdict line still names
+    any regression after the infra error.
+    """
+    by_prim: dict[str, list[ItemRecord]] = {}
+    by_group: dict[str, list[ItemRecord]] = {}
+    for record in records:
+        by_prim.setdefault(record.prim, []).append(record)
+        by_group.setdefault(record.group, []).append(record)
+
+    prim_rows: list[Row] = []
+    verdicts: dict[str, Verdict] = {}
+    used: dict[str, PrimGate] = {}
+    hard: list[ItemRecord] = []
+    soft: list[ItemRecord] = []
+    miss_texts: list[str] = []
+    infra = list(infra_errors)
+    if collection_errors and not any("collection error" in line for line in infra_errors):
+        infra.append(f"{collection_errors} collection error(s)")
+    for prim in sorted(by_prim, key=lambda p: (p == "", p)):
+        items = by_prim[prim]
+        gate = gates.get(prim) or resolve_gate(prim, items[0].prim_status, None, {})
+        used[prim] = gate
+        tally = Tally.of(items)
+        verdict = prim_verdict(gate, tally, allow_unreachable)
+        verdicts[prim] = verdict
+        row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict)
+        prim_rows.append(row)
+        failed = [r for r in items if r.outcome == "failed"]
+        unreachable = [r for r in items if r.outcome == "unreachable"]
+        if verdict == "FAIL":
+            hard.extend(failed)
+            miss_texts.append(_miss_text(row, failed, unreachable))
+        elif verdict == "WARN":
+            soft.extend(failed)
+        if gate.status_class == "live" and unreachable and not allow_unreachable:
+            infra.append(f"live prim {prim_label(prim)} unreachable ({_names(unreachable)})")
+
+    group_rows = [
+        Row(group, "group", "", None, Tally.of(items), None, _group_verdict(items, verdicts))
+        for group, items in by_group.items()
+    ]
+    warnings = sum(1 for row in prim_rows if row.verdict == "WARN")
+    gated = sum(1 for row in prim_rows if row.verdict != "OFF")
+
+    run_verdict: RunVerdict
+    if infra:
+        exit_code, run_verdict = EXIT_INFRA, "INFRA ERROR"
+        more = f" (+{len(infra) - 1} more)" if len(infra) > 1 else ""
+        line = f"primgate: INFRA ERROR — {infra[0]}{more}"
+        if miss_texts:
+            line += "; also FAILED: " + "; ".join(miss_texts)
+    elif miss_texts:
+        exit_code, run_verdict = EXIT_REGRESSION, "FAILED"
+        line = "primgate: FAILED — " + "; ".join(miss_texts)
+    else:
+        exit_code, run_verdict = EXIT_OK, "PASSED"
+        if not records:
+            line = "primgate: PASSED — no primgate items ran"
+        else:
+            noun = "prim" if gated == 1 else "prims"
+            line = f"primgate: PASSED — {gated} {noun} gated, all hard gates pass"
+            if warnings:
+                line += f" ({warnings} warning{'s' if warnings > 1 else ''})"
+
+    return GateResult(
+        group_rows=group_rows,
+        prim_rows=prim_rows,
+        totals=Tally.of(records),
+        hard_failures=hard,
+        soft_misses=soft,
+        unreachable=[r for r in records if r.outcome == "unreachable"],
+        loud_skips=[r for r in records if r.outcome == "skipped"],
+        infra=infra,
+        exit_code=exit_code,
+        verdict=run_verdict,
+        verdict_line=line,
+        warnings=warnings,
+        gates=used,
+    )
+
+
+def holdout_verdict(passed: int, total: int, threshold: float) -> tuple[bool, str]:
+    """Holdout gate: pass when passed/total x 100 >= threshold (exact; no scenarios fails)."""
+    ok = meets(passed, total, threshold)
+    word = "PASSED" if ok else "FAILED"
+    ratio = f"{format_percent(Fraction(passed * 100, total))} %" if total else "—"
+    return ok, (
+        f"holdout gate: {word} {passed}/{total} scenarios "
+        f"({ratio}, threshold {format_percent(float(threshold))} %)"
+    )
