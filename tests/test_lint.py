@@ -85,3 +85,38 @@ def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out.splitlines()
     assert sum("has no expect_* assertion" in line for line in out) == 108
     assert out[-1] == f"primgate lint: {len(out) - 1} finding(s)"
+
+
+PLAN = """{
+  "plan": "x",
+  "version": 1,
+  "network": "eip155:84532",
+  "context": "",
+  "colour": "blue",
+  "groups": [{"id": "g", "name": "G", "prompt": "", "tests": ["T-1"]}],
+  "tests": [
+    {
+      "id": "T-1", "service": "store.sh", "test": "health", "method": "GET",
+      "endpoint": "https://store.prim.sh/", "input": null,
+      "expected": {"status": 200}, "depends_on": [], "captures": {}, "notes": "",
+      "expeced": {"status": 201}
+    }
+  ]
+}
+"""
+
+
+def test_plan_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.plan.json"
+    path.write_text(PLAN)
+    assert main(["lint", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}:6: unknown top-level key 'colour'",
+        f"{path}:13: test 'T-1': unknown key 'expeced'",
+        "primgate lint: 2 finding(s)",
+    ]
+
+
+def test_example_manifests_are_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    examples = Path(__file__).resolve().parent.parent / "manifests"
+    assert main(["lint", str(examples)]) == 0, capsys.readouterr().out

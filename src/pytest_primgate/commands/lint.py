@@ -98,17 +98,29 @@ def _unknown(entry: Any) -> tuple[str, ...]:
 
 def lint_plan(path: Path) -> list[str]:
     """Unknown keys of a plan and of its tests (raises ManifestError when it is invalid)."""
+    from pytest_primgate.manifests.jsonlines import LineIndex, pointer_offset
     from pytest_primgate.manifests.plan import load_plan
 
     plan = load_plan(path)
-    out = [f"{path}:1: unknown top-level key '{key}'" for key in _unknown(plan)]
-    for group in getattr(plan, "groups", ()):
+    text = path.read_text(encoding="utf-8")
+    index = LineIndex(text)
+
+    def line_of(parts: list[str | int], fallback: int) -> int:
+        try:
+            found = index.line(pointer_offset(text, parts))
+        except ValueError:
+            return fallback + 1
+        return (found if found >= fallback else fallback) + 1
+
+    out = [f"{path}:{line_of([key], 0)}: unknown top-level key '{key}'"
+           for key in _unknown(plan)]
+    for position, group in enumerate(getattr(plan, "groups", ())):
         for key in _unknown(group):
-            line = int(getattr(group, "line", 0)) + 1
+            line = line_of(["groups", position, key], int(getattr(group, "line", 0)))
             out.append(f"{path}:{line}: group '{group.id}': unknown key '{key}'")
-    for test in plan.tests.values():
+    for position, test in enumerate(plan.tests.values()):
         for key in _unknown(test):
-            line = int(getattr(test, "line", 0)) + 1
+            line = line_of(["tests", position, key], int(getattr(test, "line", 0)))
             out.append(f"{path}:{line}: test '{test.id}': unknown key '{key}'")
     return out
 
