@@ -226,3 +226,25 @@ def test_no_items_pass() -> None:
 ])
 def test_holdout_verdict(passed: int, total: int, threshold: float, ok: bool, line: str) -> None:
     assert holdout_verdict(passed, total, threshold) == (ok, line)
+
+
+def test_unreachable_item_of_a_passing_live_prim_still_misses() -> None:
+    records = [rec("H-1", "passed", prim="search", group="discovery"),
+               rec("SE-1", "unreachable", prim="search", group="search")]
+    result = run(records)
+    assert [(r.name, r.verdict) for r in result.group_rows] == [
+        ("discovery", "PASS"), ("search", "FAIL")]
+    assert result.prim_rows[0].verdict == "FAIL" and result.hard_failures == []
+    assert result.exit_code == 2
+    assert result.verdict_line.endswith(
+        "also FAILED: search (live): unreachable plan.json::search::SE-1")
+    allowed = run(records, allow_unreachable=True)
+    assert [r.verdict for r in allowed.group_rows] == ["PASS", "PASS"]
+    assert allowed.exit_code == 0
+
+
+def test_a_failure_within_the_threshold_is_not_a_hard_failure() -> None:
+    records = [rec(f"ST-{i}", "passed") for i in range(9)] + [rec("ST-9", "failed")]
+    result = run(records, overrides={"store": 90})
+    assert result.prim_rows[0].verdict == "PASS" and result.group_rows[0].verdict == "PASS"
+    assert result.hard_failures == [] and result.exit_code == 0

@@ -222,37 +222,53 @@ def _names(records: Sequence[ItemRecord]) -> str:
     return f"{shown}, +{more} more" if more > 0 else shown
 
 
-def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
-    """OFF for off prims; PASS when the rate meets the threshold, else FAIL (live) / WARN (new).
+def rate_missed(gate: PrimGate, tally: Tally) -> bool:
+    """The prim's pass rate is below its threshold (never for off prims or without a rate)."""
+    if gate.threshold is None or gate.status_class == "off" or tally.decided == 0:
+        return False
+    return not meets(tally.passed, tally.decided, gate.threshold)
 
-    Nothing passed or failed: PASS, unless items were unreachable (and that is not allowed),
-    which is a miss: a gate that could not look must not pass.
-    """
+
+def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
+    """OFF for off prims; FAIL (live) or WARN (new) when the rate misses the threshold or an
+    item was unreachable (unless allowed: a gate that could not look must not pass); else PASS.
+    Nothing passed or failed and nothing unreachable is a PASS without a rate."""
     if gate.status_class == "off" or gate.threshold is None:
         return "OFF"
-    miss: Verdict = "FAIL" if gate.status_class == "live" else "WARN"
-    if tally.decided == 0:
-        return miss if tally.unreachable and not allow_unreachable else "PASS"
-    return "PASS" if meets(tally.passed, tally.decided, gate.threshold) else miss
+    unreachable_miss = tally.unreachable > 0 and not allow_unreachable
+    if rate_missed(gate, tally) or unreachable_miss:
+        return "FAIL" if gate.status_class == "live" else "WARN"
+    return "PASS"
 
 
-def _group_verdict(records: Sequence[ItemRecord], verdicts: Mapping[str, Verdict]) -> Verdict:
-    """Worst verdict among the prims whose items in this group missed; PASS otherwise."""
+def _group_verdict(
+    records: Sequence[ItemRecord], verdicts: Mapping[str, Verdict], missed: Mapping[str, bool],
+    allow_unreachable: bool,
+) -> Verdict:
+    """Worst verdict among the prims whose items in this group caused a miss; else PASS
+    (OFF when every item belongs to an off prim)."""
     if all(r.status_class == "off" for r in records):
         return "OFF"
-    missed = {verdicts[r.prim] for r in records if r.outcome in ("failed", "unreachable")}
-    if "FAIL" in missed:
+    culprits = {
+        verdicts[r.prim] for r in records
+        if (r.outcome == "failed" and missed[r.prim])
+        or (r.outcome == "unreachable" and not allow_unreachable)
+    }
+    if "FAIL" in culprits:
         return "FAIL"
-    return "WARN" if "WARN" in missed else "PASS"
+    return "WARN" if "WARN" in culprits else "PASS"
 
 
 def _miss_text(row: Row, failing: Sequence[ItemRecord], unreachable: Sequence[ItemRecord]) -> str:
+    """``store (live) 90.0 % < 100 %: failing a::b; unreachable c::d``."""
     head = f"{prim_label(row.name)} ({row.status_class})"
-    if row.tally.decided:
-        head += f" {row.rate_text} % < {format_percent(row.threshold)} %"
+    parts = []
     if failing:
-        return f"{head}: failing {_names(failing)}"
-    return f"{head}: unreachable {_names(unreachable)}"
+        head += f" {row.rate_text} % < {format_percent(row.threshold)} %"
+        parts.append(f"failing {_names(failing)}")
+    if unreachable:
+        parts.append(f"unreachable {_names(unreachable)}")
+    return f"{head}: {', '.join(parts)}"
 
 
 def evaluate(
@@ -277,6 +293,7 @@ def evaluate(
 
     prim_rows: list[Row] = []
     verdicts: dict[str, Verdict] = {}
+    missed: dict[str, bool] = {}
     used: dict[str, PrimGate] = {}
     hard: list[ItemRecord] = []
     soft: list[ItemRecord] = []
@@ -293,18 +310,20 @@ def evaluate(
         verdicts[prim] = verdict
         row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict)
         prim_rows.append(row)
-        failed = [r for r in items if r.outcome == "failed"]
+        missed[prim] = rate_missed(gate, tally)
+        failed = [r for r in items if r.outcome == "failed"] if missed[prim] else []
         unreachable = [r for r in items if r.outcome == "unreachable"]
         if verdict == "FAIL":
             hard.extend(failed)
-            miss_texts.append(_miss_text(row, failed, unreachable))
+            miss_texts.append(_miss_text(row, failed, [] if allow_unreachable else unreachable))
         elif verdict == "WARN":
             soft.extend(failed)
         if gate.status_class == "live" and unreachable and not allow_unreachable:
             infra.append(f"live prim {prim_label(prim)} unreachable ({_names(unreachable)})")
 
     group_rows = [
-        Row(group, "group", "", None, Tally.of(items), None, _group_verdict(items, verdicts))
+        Row(group, "group", "", None, Tally.of(items), None,
+            _group_verdict(items, verdicts, missed, allow_unreachable))
         for group, items in by_group.items()
     ]
     warnings = sum(1 for row in prim_rows if row.verdict == "WARN")

@@ -1,0 +1,1 @@
+"""Reports of a gated run: terminal table, results file, GitHub summary and annotations."""
