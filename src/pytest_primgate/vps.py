@@ -456,7 +456,8 @@ def reap(
 
     Runs come from the run records; ``account`` (else the record's ephemeral key) pays.
     ``all_runs`` also deletes every ``primgate-`` resource of ``account`` at ``base_url``.
-    ``include_live`` treats runs whose process still lives as over (the controller at its end).
+    ``include_live`` treats runs whose process still lives as over (the controller at its end),
+    except this process's own records.
     """
     from eth_account import Account
 
@@ -466,6 +467,9 @@ def reap(
     for path, data in _records(run_id):
         if not include_live and not record_is_over(data, older_than):
             continue
+        if include_live and data.get("pid") == os.getpid() and data.get("host") == \
+                socket.gethostname():
+            continue  # this process tears its own resources down itself
         acct = account
         if acct is None and data.get("wallet_key"):
             acct = Account.from_key(data["wallet_key"])
@@ -591,13 +595,16 @@ class VpsPool:
     def close(self) -> list[str]:
         """Delete every server, then the key; returns the errors (reap handles those)."""
         errors = [e for sid in list(self.servers) if (e := self.delete(sid))]
-        if self.key_id is not None:
+        key_id = self.key_id
+        if key_id is not None:
             try:
-                self.client.delete_key(self.key_id)
-                self.record.remove("keys", self.key_id)
-                self.key_id = None
+                self.client.delete_key(key_id)
             except SpawnError as exc:
-                errors.append(f"could not delete ssh key {self.key_id}: {exc}")
+                if "error 404" not in str(exc):
+                    errors.append(f"could not delete ssh key {key_id}: {exc}")
+                    return errors
+            self.record.remove("keys", key_id)
+            self.key_id = None
         return errors
 
 
