@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from pytest_primgate import records as rp
+from pytest_primgate.dry_run import dry_run_rows
+from pytest_primgate.report.terminal import dry_run_lines
 from pytest_primgate.session import SESSION_KEY, PrimgateSession, RunInfo, get_session
 from pytest_primgate.settings import SETTINGS_KEY, get_settings
 
@@ -166,7 +168,10 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         session.infra_errors.append(f"{record.nodeid}: setup error: {record.reason}")
 
 
-def teststatus(report: pytest.TestReport) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
+TestStatus = tuple[str, str, str | tuple[str, dict[str, bool]]]
+
+
+def teststatus(report: pytest.TestReport) -> TestStatus | None:
     """Terminal categories BLOCKED and UNREACHABLE for primgate skips."""
     if report.when != "call" or not report.skipped:
         return None
@@ -180,9 +185,6 @@ def teststatus(report: pytest.TestReport) -> tuple[str, str, str | tuple[str, di
 
 def dry_run(session: pytest.Session) -> None:
     """Print what would run, run nothing."""
-    from pytest_primgate.dry_run import dry_run_rows
-    from pytest_primgate.report.terminal import dry_run_lines
-
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = dry_run_lines(dry_run_rows(session.config, session.items))
     if reporter is not None:
@@ -220,6 +222,11 @@ def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -
     reporter.write_sep("=", "primgate gate")
     for line in outcome.summary_lines:
         reporter.write_line(line)
+    blocked = [r for r in get_session(config).records if r.outcome == "blocked"]
+    if blocked:
+        reporter.write_line(f"BLOCKED ({len(blocked)}): not run because a dependency did not pass")
+        for record in blocked:
+            reporter.write_line(f"  {record.nodeid}: {record.reason}")
     if outcome.results_path is not None:
         reporter.write_line(f"results: {outcome.results_path}")
 

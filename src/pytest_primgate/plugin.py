@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_primgate import options
+# Imported at load time, not lazily: pytester's in-process runs drop modules first imported
+# during a run, and a re-imported module would bring new classes and stash keys.
+from pytest_primgate import items, lifecycle, options, selection
+from pytest_primgate.fixtures import payment as payment_fixtures
+from pytest_primgate.fixtures import vps as vps_fixtures
 from pytest_primgate.settings import SETTINGS_KEY, build_settings, get_settings
 
 MARKERS = (
@@ -38,19 +42,11 @@ def pytest_load_initial_conftests(
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
-    import importlib
-
-    for name in ("payment", "vps"):
-        try:
-            module = importlib.import_module(f"pytest_primgate.fixtures.{name}")
-        except ImportError:  # TODO(lead): remove once both fixture modules have landed
-            continue
-        config.pluginmanager.register(module, f"primgate-fixtures-{name}")
+    config.pluginmanager.register(payment_fixtures, "primgate-fixtures-payment")
+    config.pluginmanager.register(vps_fixtures, "primgate-fixtures-vps")
     config.stash[SETTINGS_KEY] = build_settings(config)
     if not get_settings(config).enabled:
         return
-    from pytest_primgate import lifecycle
-
     lifecycle.configure(config)
     config.pluginmanager.register(RunHooks(config), "primgate-run")
     if config.pluginmanager.hasplugin("xdist"):
@@ -59,8 +55,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if SETTINGS_KEY in config.stash and get_settings(config).enabled:
-        from pytest_primgate import lifecycle
-
         lifecycle.unconfigure(config)
 
 
@@ -81,8 +75,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     settings = get_settings(config)
     if not settings.enabled:
         return None
-    from pytest_primgate import items
-
     if file_path.suffix == ".json" and _matches(file_path, settings.plan_globs, config.rootpath):
         plan: pytest.Collector = items.PlanFile.from_parent(parent, path=file_path)
         return plan
@@ -97,17 +89,13 @@ def pytest_collection_modifyitems(
 ) -> None:
     settings = get_settings(config)
     if settings.enabled:
-        from pytest_primgate import selection
-
-        selection.select(config, settings, items)
+            selection.select(config, settings, items)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     settings = get_settings(session.config)
     if settings.enabled and settings.dry_run:
-        from pytest_primgate import lifecycle
-
         lifecycle.dry_run(session)
         return True
     return None
@@ -118,16 +106,12 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
     if not get_settings(config).enabled or not isinstance(report, pytest.TestReport):
         return None
-    from pytest_primgate import lifecycle
-
     return lifecycle.teststatus(report)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if get_settings(session.config).enabled:
-        from pytest_primgate import lifecycle
-
         lifecycle.sessionfinish(session, exitstatus)
 
 
@@ -135,8 +119,6 @@ def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     if get_settings(config).enabled:
-        from pytest_primgate import lifecycle
-
         lifecycle.terminal_summary(terminalreporter, config)
 
 
@@ -144,15 +126,11 @@ class XdistHooks:
     """Hooks that exist only when pytest-xdist is installed."""
 
     def pytest_configure_node(self, node: object) -> None:
-        from pytest_primgate import lifecycle
-
         lifecycle.configure_node(node)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object | None:
-        from pytest_primgate import lifecycle
-
-        return lifecycle.make_scheduler(config, log)
+            return lifecycle.make_scheduler(config, log)
 
 
 class RunHooks:
@@ -162,21 +140,15 @@ class RunHooks:
         self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from pytest_primgate import lifecycle
-
         lifecycle.logreport(self.config, report)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            from pytest_primgate import lifecycle
-
-            lifecycle.collection_failed(self.config, report)
+                    lifecycle.collection_failed(self.config, report)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         try:
             yield
         finally:
-            from pytest_primgate import lifecycle
-
-            lifecycle.final_line(session)
+                    lifecycle.final_line(session)

@@ -1,0 +1,110 @@
+"""Wallet setup for the payment fixtures: load, register and fund once per run.
+
+The wallet registers and funds itself once per run: under pytest-xdist the first worker does
+it while holding a file lock in the run's shared temp directory, the others read its record
+(and, for an ephemeral wallet, the same throwaway key). Kept apart from the fixture module so
+that merely registering the fixtures imports nothing heavy (eth-account takes about a second).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from pytest_primgate.fixtures.payment import WALLET_SETUP_KEY
+from pytest_primgate.settings import Settings, get_settings
+from pytest_primgate.wallet import Wallet, WalletError, fund, load_wallet, register
+from pytest_primgate.x402.client import X402Client, make_x402_client
+from pytest_primgate.x402.spend import FileSpendCounter, SpendCounter, SpendPolicy
+
+LOCK_TIMEOUT = 120.0
+NETWORK_ENV = "PRIM_NETWORK"
+REGISTERED_OK = (200, 201, 409)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``, waited for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WalletError(f"timed out waiting for {path}") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def setup_wallet(http: httpx.Client, wallet: Wallet, settings: Settings) -> str:
+    """Register (201 or 409) and fund when below the minimum balance; says what happened."""
+    status = register(http, wallet, settings.urlmap)
+    if status not in REGISTERED_OK:
+        raise WalletError(f"wallet registration answered {status} (expected 201 or 409)")
+    funding = fund(http, wallet, settings.urlmap, settings.min_balance)
+    return f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
+
+
+def _shared_key(directory: Path) -> Any:
+    """One ephemeral key for all workers of a run, kept 0600 in the run's temp directory."""
+    path = directory / "primgate-ephemeral.key"
+    if path.exists():
+        return Account.from_key(path.read_text().strip())
+    account = Account.create()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(bytes(account.key).hex())
+    return account
+
+
+def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Wallet:
+    settings = get_settings(config)
+    with httpx.Client(timeout=settings.timeout) as http:
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            wallet = load_wallet(settings)
+            config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings)
+            return wallet
+        shared = tmp_path_factory.getbasetemp().parent
+        with file_lock(shared / "primgate-wallet.lock"):
+            wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
+            record = shared / f"primgate-wallet-{wallet.address.lower()}.json"
+            if record.exists():
+                done = str(json.loads(record.read_text())["setup"])
+            else:
+                done = setup_wallet(http, wallet, settings)
+                record.write_text(json.dumps({"setup": done}))
+            config.stash[WALLET_SETUP_KEY] = done
+            return wallet
+
+
+
+
+def make_client(config: pytest.Config, wallet: Wallet, shared: Path | None) -> X402Client:
+    """The session's paying client, with the spend total shared across xdist workers."""
+    settings = get_settings(config)
+    policy = SpendPolicy(
+        max_payment=settings.max_payment, budget=settings.budget, pay_to=settings.pay_to
+    )
+    counter: SpendCounter = SpendCounter()
+    if shared is not None:
+        counter = FileSpendCounter(shared / "primgate-spent.txt")
+    return make_x402_client(
+        wallet.account, policy, timeout=settings.timeout,
+        network=os.environ.get(NETWORK_ENV) or None, rewrite=settings.urlmap.rewrite,
+        counter=counter,
+    )
