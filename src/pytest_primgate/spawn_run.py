@@ -177,8 +177,8 @@ def provision(config: pytest.Config, settings: Settings) -> SpawnSession:
     Raises ``SpawnError`` (an infra error) with a one-line reason.
     """
 
-    from pytest_primgate.wallet_setup import setup_wallet
     from pytest_primgate.wallet import WalletError, load_wallet
+    from pytest_primgate.wallet_setup import setup_wallet
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.spend import SpendPolicy
 
