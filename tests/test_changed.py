@@ -1,0 +1,135 @@
+"""`primgate changed` on a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_primgate.cli import main
+from pytest_primgate.commands.changed import categorize, find_changed, is_prim_file
+from tests.plans import plan, t
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def prim_yaml(prim_id: str, status: str, **extra: str) -> str:
+    lines = [f"id: {prim_id}", f"name: {prim_id}.sh", f"endpoint: {prim_id}.prim.sh",
+             f"status: {status}", *(f"{k}: {v}" for k, v in extra.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main: store testing, infer live, search live; the branch promotes store and edits infer."""
+    root = tmp_path / "prims-repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.invalid")
+    git(root, "config", "user.name", "t")
+    write(root, "packages/store/prim.yaml", prim_yaml("store", "testing"))
+    write(root, "packages/infer/prim.yaml", prim_yaml("infer", "live"))
+    write(root, "packages/search/prim.yaml", prim_yaml("search", "live"))
+    write(root, "primitives.yaml", "primitives:\n  - {id: ring, status: idea}\n"
+                                   "  - {id: store, name: store.sh}\n")
+    body = plan({
+        "discovery": [t("H-1", "https://store.prim.sh/", service="store.sh"),
+                      t("H-2", "https://search.prim.sh/", service="search.sh")],
+        "store": [t("ST-1", "https://store.prim.sh/v1/buckets", service="store.sh")],
+        "infer": [t("INF-T1", "https://infer.prim.sh/v1/chat", service="", notes="x")],
+        "search": [t("SE-1", "https://search.prim.sh/v1/search", service="search.sh")],
+    })
+    write(root, "tests/smoke-test-plan.json", json.dumps(body, indent=2))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    git(root, "checkout", "-q", "-b", "promote")
+    write(root, "packages/store/prim.yaml", prim_yaml("store", "live"))
+    write(root, "packages/infer/prim.yaml", prim_yaml("infer", "live", note="new models"))
+    git(root, "commit", "-q", "-am", "store goes live; infer gets a note")
+    return root
+
+
+def test_new_and_live_prims_and_their_groups(repo: Path) -> None:
+    found = {p.id: p for p in find_changed(repo, "main")}
+    assert set(found) == {"store", "infer"}
+    assert (found["store"].category, found["store"].base_status, found["store"].status) == (
+        "new", "testing", "live")
+    assert found["store"].groups == ("discovery", "store")
+    assert (found["infer"].category, found["infer"].groups) == ("live", ("infer",))
+
+
+def test_text_output(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changed", "--base", "main", "--repo", str(repo)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "infer  live   live -> live  groups: infer",
+        "store  new    testing -> live  groups: discovery,store",
+        "groups: infer,discovery,store",
+    ]
+
+
+def test_json_and_github_output(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    out_file = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out_file))
+    assert main(["changed", "--base", "main", "--repo", str(repo), "--json",
+                 "--github-output"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["groups"] == ["infer", "discovery", "store"]
+    assert (doc["hard_groups"], doc["soft_groups"]) == (["infer"], ["discovery", "store"])
+    assert doc["prims"][1] == {"id": "store", "category": "new", "base_status": "testing",
+                               "status": "live", "groups": ["discovery", "store"]}
+    assert out_file.read_text(encoding="utf-8") == (
+        "groups=infer,discovery,store\nhard_groups=infer\nsoft_groups=discovery,store\n"
+        "any=true\n")
+
+
+def test_uncommitted_registry_entry_counts(repo: Path) -> None:
+    write(repo, "primitives.yaml", "primitives:\n  - {id: ring, status: testing}\n"
+                                   "  - {id: store, name: store.sh}\n")
+    found = {p.id: p for p in find_changed(repo, "main")}
+    assert (found["ring"].category, found["ring"].groups) == ("other", ())
+    assert set(found) == {"ring", "store", "infer"}
+
+
+def test_nothing_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changed", "--base", "HEAD", "--repo", str(repo)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["no prim.yaml changes since HEAD", "groups: "]
+
+
+def test_unknown_base_is_a_clear_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changed", "--base", "origin/nope", "--repo", str(repo)]) == 2
+    assert capsys.readouterr().out == (
+        "primgate changed: cannot resolve base 'origin/nope' (fetch it first?)\n")
+
+
+def test_invalid_prim_file_is_named(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, "packages/store/prim.yaml", prim_yaml("store", "shipped"))
+    assert main(["changed", "--base", "main", "--repo", str(repo)]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("primgate changed: packages/store/prim.yaml:4: status: ")
+
+
+@pytest.mark.parametrize(("base", "now", "category"), [
+    ("testing", "live", "new"), ("building", "mainnet", "new"), (None, "live", "new"),
+    ("live", "live", "live"), ("testnet", "mainnet", "live"), ("live", "hold", "other"),
+    ("idea", "testing", "other"), ("live", None, "other"), (None, "building", "other"),
+])
+def test_categorize(base: str | None, now: str | None, category: str) -> None:
+    assert categorize(base, now) == category
+
+
+def test_prim_file_names() -> None:
+    assert is_prim_file("packages/store/prim.yaml") and is_prim_file("prim.yaml")
+    assert is_prim_file("prims/store.yaml") and is_prim_file("manifests/prims/infer.yaml")
+    assert is_prim_file("primitives.yaml") and not is_prim_file("packages/store/README.md")
