@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pytest_primgate.cli import main
-from pytest_primgate.commands.changed import categorize, find_changed, is_prim_file
+from pytest_primgate.commands.changed import (
+    categorize,
+    find_changed,
+    github_output,
+    is_prim_file,
+)
 from tests.plans import plan, t
 
 
@@ -133,3 +141,35 @@ def test_prim_file_names() -> None:
     assert is_prim_file("packages/store/prim.yaml") and is_prim_file("prim.yaml")
     assert is_prim_file("prims/store.yaml") and is_prim_file("manifests/prims/infer.yaml")
     assert is_prim_file("primitives.yaml") and not is_prim_file("packages/store/README.md")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def test_workflows_validate_against_the_vendored_schema() -> None:
+    """check-jsonschema ships GitHub's workflow schema: no network needed."""
+    pytest.importorskip("check_jsonschema")
+    out = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         str(WORKFLOWS / "ci.yml"), str(WORKFLOWS / "gate.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok -- validation done" in out.stdout
+
+
+def test_gate_workflow_uses_existing_options_and_outputs() -> None:
+    text = (WORKFLOWS / "gate.yml").read_text(encoding="utf-8")
+    registered = (ROOT / "src" / "pytest_primgate" / "options.py").read_text(encoding="utf-8")
+    used = set(re.findall(r"(--primgate[a-z-]*)", text))
+    assert used >= {"--primgate", "--primgate-ci", "--primgate-group", "--primgate-markdown"}
+    assert all(f'"{option}"' in registered for option in used), used
+    assert "primgate changed --base" in text and "--github-output" in text
+    outputs = set(re.findall(r"steps\.changed\.outputs\.([a-z_]+)", text))
+    keys = {line.split("=")[0] for line in github_output([]).splitlines()}
+    assert outputs == {"any", "hard_groups", "soft_groups"} and outputs <= keys
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    ci = yaml.safe_load((WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))
+    assert ci["jobs"]["test"]["steps"][-1]["run"] == "bash .ci/run"
