@@ -20,7 +20,9 @@ class Sample:
     rss_mb: float
 
 
-def run_measured(argv: Sequence[str], cwd: Path, repeat: int = 3, env: dict[str, str] | None = None) -> Sample:
+def run_measured(
+    argv: Sequence[str], cwd: Path, repeat: int = 3, env: dict[str, str] | None = None
+) -> Sample:
     """Run ``argv`` ``repeat`` times in a child that reports its own peak RSS."""
     walls: list[float] = []
     peaks: list[float] = []
@@ -38,6 +40,9 @@ def run_measured(argv: Sequence[str], cwd: Path, repeat: int = 3, env: dict[str,
         )
         walls.append(time.perf_counter() - start)
         if proc.returncode not in (0, 5):
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+            raise SystemExit(
+                f"{' '.join(argv)} failed ({proc.returncode}):\n"
+                f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            )
         peaks.append(int(proc.stderr.strip().splitlines()[-1]) / 1024)
     return Sample(statistics.median(walls), max(peaks))

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import run_measured  # noqa: E402
+from _measure import run_measured
 
 N = 10_000
 
@@ -67,7 +67,10 @@ def main() -> None:
         baseline = run_measured([sys.executable, *common, str(base)], cwd=root)
         ours = run_measured([sys.executable, *common, "--primgate", str(plan)], cwd=root)
         print(f"plan file: {plan.stat().st_size / 1e6:.1f} MB, {N} tests")
-        print(f"pytest, {N} parametrized tests: {baseline.wall:.2f} s, peak {baseline.rss_mb:.0f} MB")
+        print(
+            f"pytest, {N} parametrized tests: {baseline.wall:.2f} s, "
+            f"peak {baseline.rss_mb:.0f} MB"
+        )
         print(f"primgate, {N}-test plan:       {ours.wall:.2f} s, peak {ours.rss_mb:.0f} MB")
         ratio = ours.wall / baseline.wall
         print(f"ratio {ratio:.2f} (target <= 1.5); peak {ours.rss_mb:.0f} MB (target <= 250 MB)")

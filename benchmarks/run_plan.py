@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import run_measured  # noqa: E402
+from _measure import run_measured
 
-from pytest_primgate.sandbox.process import start_sandbox  # noqa: E402
+from pytest_primgate.sandbox.process import start_sandbox
 
 N = 1000
 BASELINE = '''
@@ -95,7 +95,8 @@ def main() -> None:
 
         (root / "chains").mkdir()
         chains, length, latency = 8, 5, 0.1
-        (root / "chains" / "smoke-test-plan.json").write_text(json.dumps(chain_plan(chains, length)))
+        chain_file = root / "chains" / "smoke-test-plan.json"
+        chain_file.write_text(json.dumps(chain_plan(chains, length)))
         fault = ["--primgate-base-url", f"*.prim.sh={sandbox.url}/{{prim}}"]
         sandbox.set_faults([{"path_glob": "/store/*", "latency_ms": latency * 1000}])
         startup = run_measured([*common[:-2], "-n", str(chains), "--primgate", *fault,
@@ -105,7 +106,8 @@ def main() -> None:
         critical = length * latency
         net = run.wall - startup.wall
         print(f"latency-bound: {chains} chains x {length} tests, {latency * 1000:.0f} ms each; "
-              f"critical path {critical:.2f} s; run {run.wall:.2f} s - start-up {startup.wall:.2f} s "
+              f"critical path {critical:.2f} s; run {run.wall:.2f} s - "
+              f"start-up {startup.wall:.2f} s "
               f"= {net:.2f} s; ratio {net / critical:.2f} (target <= 1.5)")
 
 

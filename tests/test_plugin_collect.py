@@ -68,7 +68,7 @@ def test_each_item_location_is_the_line_of_its_id_key(
     items, _ = pytester.inline_genitems("--primgate", str(plan))
     assert len(items) == 68
     for item in items:
-        path, line, _ = item.location
+        _, line, _ = item.location
         assert re.search(r'"id"\s*:\s*"' + re.escape(item.name) + '"', lines[line]), (
             item.nodeid, line, lines[line],
         )
@@ -125,7 +125,9 @@ def test_unknown_group_is_a_usage_error(pytester: pytest.Pytester) -> None:
     write_plan(pytester)
     result = pytester.runpytest("--primgate", "--group", "nope", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown group 'nope'; available groups: onboarding, store, search*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown group 'nope'; available groups: onboarding, store, search*"]
+    )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 

@@ -121,7 +121,9 @@ def test_skip_true_is_skipped_with_the_plan_note(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(["*SKIP: SKIP: destructive*"])
 
 
-def test_var_option_and_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_var_option_and_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(pytester.path, plan({"v": [
         t("V-1", "https://{{host}}/", body={"service": "{{svc}}"}),
     ]}))

@@ -34,7 +34,8 @@ def dry_run_rows(config: pytest.Config, items: Sequence[pytest.Item]) -> list[Dr
             variables = {**session.base_variables, **settings.variables}
             url = settings.urlmap.rewrite(checks.render(item.test.endpoint, variables))
             method = item.test.method
-            group = item.test.group + (" (pulled in as dependency)" if props.get(rp.PULLED_IN) else "")
+            pulled = " (pulled in as dependency)" if props.get(rp.PULLED_IN) else ""
+            group = item.test.group + pulled
             ident = item.test.id
         elif isinstance(item, ScenarioItem):
             url = f"bash {item.scenario.script}"

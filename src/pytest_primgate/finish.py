@@ -65,12 +65,19 @@ def finish_run(
         infra_errors=state.infra_errors, collection_errors=state.collection_errors,
     )
     network = _network(state)
-    lines = terminal.summary_lines(result, payments=state.payments, network=network)
+    lines = terminal.summary_lines(
+        result, payments=state.payments, network=network, verdict=False
+    )
+    missing = grow_only_missing(config, settings)
+    base = settings.grow_only_base
+    lines.extend(f"grow-only: removed since {base}: {m}::{n}" for m, n in missing)
     exit_code: int | None = None
     if settings.ci or settings.holdout is not None:
         exit_code = result.exit_code
-        if exit_code == 0 and state.other_failures:
+        if exit_code == 0 and (state.other_failures or missing):
             exit_code = 1
+    elif missing and exitstatus == 0:
+        exit_code = 1
     final_exit = exit_code if exit_code is not None else exitstatus
     meta = results.RunMeta(
         plugin_version=__version__,
@@ -101,6 +108,25 @@ def finish_run(
     if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
         lines.extend(github.annotations(result))
     return FinishOutcome(lines, result.verdict_line, path, exit_code)
+
+
+def grow_only_missing(config: pytest.Config, settings: Settings) -> list[tuple[str, str]]:
+    """Scenarios present at ``--primgate-grow-only-base`` and gone now (empty when unset)."""
+    if not settings.grow_only_base:
+        return []
+    from pytest_primgate.grow_only import (
+        GrowOnlyError,
+        discover,
+        missing_scenarios,
+        repo_root,
+    )
+
+    try:
+        repo = repo_root(config.rootpath)
+        manifests = [repo / rel for rel in discover(repo, settings.grow_only_base)]
+        return missing_scenarios(repo, manifests, settings.grow_only_base)
+    except GrowOnlyError as exc:
+        return [("(grow-only check failed)", str(exc))]
 
 
 def _network(state: PrimgateSession) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -108,7 +108,7 @@ class PrimgateItem(pytest.Function):
     redact: bool = False
     """Holdout mode: reasons are generic one-liners and nothing of the manifest is shown."""
 
-    def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
+    def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.manifest_line, self.label or self.name
 
     def run_primgate(self, request: pytest.FixtureRequest) -> None:
@@ -152,7 +152,7 @@ class PlanGroupNode(pytest.Collector):
             item.setup_plan(self.plan, test, self.prims)
             yield item
 
-    def reportinfo(self) -> tuple[Path, int, str]:  # type: ignore[override]
+    def reportinfo(self) -> tuple[Path, int, str]:
         group = next(g for g in self.plan.groups if g.id == self.group_id)
         return self.path, group.line, f"group {group.id}"
 
@@ -177,7 +177,7 @@ class PlanItem(PrimgateItem):
             if prims is not None else None
         )
         self.add_marker(pytest.mark.primgate_group(name=test.group))
-        static = {
+        static: dict[str, object] = {
             rp.KIND: "plan",
             rp.NODEID: self.nodeid,
             rp.TEST_ID: test.id,
@@ -240,7 +240,8 @@ class PlanItem(PrimgateItem):
 
         decided = run_attempts(attempt, runs, quorum)
         state.record(plan_key, test.id, decided.outcome, decided.deciding.captures)
-        extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(session.payments_since(paid_before))}
+        paid = session.payments_since(paid_before)
+        extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(paid)}
         _finish(self, decided, extra)
 
 
@@ -279,7 +280,9 @@ class ScenarioItem(PrimgateItem):
         for owner in scenario.owners:
             self.add_marker(pytest.mark.owner_task(name=owner))
         self.add_marker(pytest.mark.primgate_group(name="smoke"))
-        prim = prims.lookup(service=scenario.prim) if (prims is not None and scenario.prim) else None
+        prim = None
+        if prims is not None and scenario.prim:
+            prim = prims.lookup(service=scenario.prim)
         static: dict[str, object] = {
             rp.KIND: "scenario",
             rp.NODEID: self.nodeid,

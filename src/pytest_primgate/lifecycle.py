@@ -74,8 +74,13 @@ def configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = PrimgateSession(config=config, run=run, sandbox_url=sandbox_url)
     if settings.spawn and not is_worker(config) and not settings.dry_run:
         from pytest_primgate import spawn_run
+        from pytest_primgate.vps import SpawnError
 
-        config.stash[SPAWN_KEY] = spawn_run.provision(config, settings)
+        try:
+            config.stash[SPAWN_KEY] = spawn_run.provision(config, settings)
+        except SpawnError as exc:
+            unconfigure(config)
+            pytest.exit(f"primgate: could not spawn servers for --spawn: {exc}", returncode=2)
 
 
 def options_skipped() -> list[str]:
@@ -149,6 +154,8 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
     if rp.KIND not in props:
         if report.failed and report.when in ("setup", "call"):
             session.other_failures += 1
+            if props.get(rp.INFRA_ERROR):
+                session.infra_errors.append(f"{report.nodeid}: {props[rp.INFRA_ERROR]}")
         return
     final = report.when == "call" or (report.when == "setup" and not report.passed)
     if not final:

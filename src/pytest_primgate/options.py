@@ -27,7 +27,7 @@ _SKIPPED_SHORT_NAMES: list[str] = []
 def _taken_option_names(parser: pytest.Parser) -> set[str]:
     """Option strings already registered by pytest or other plugins."""
     names: set[str] = set()
-    groups = list(getattr(parser, "_groups", [])) + [getattr(parser, "_anonymous", None)]
+    groups = [*getattr(parser, "_groups", []), getattr(parser, "_anonymous", None)]
     for group in groups:
         for opt in getattr(group, "options", []) or []:
             try:

@@ -57,7 +57,8 @@ def prepare(test: PlanTest, variables: Mapping[str, str], urlmap: UrlMap) -> Pre
     elif payload is not None:
         body = json.dumps(payload, separators=(",", ":")).encode()
         content_type = "application/json"
-    unresolved = tuple(missing_endpoint) + tuple(n for n in missing_input if n not in missing_endpoint)
+    extra = tuple(n for n in missing_input if n not in missing_endpoint)
+    unresolved = (*missing_endpoint, *extra)
     where = "endpoint" if missing_endpoint else "input" if missing_input else ""
     return PreparedTest(
         method=test.method,

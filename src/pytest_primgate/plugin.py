@@ -89,7 +89,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     settings = get_settings(config)
     if settings.enabled:
-            selection.select(config, settings, items)
+        selection.select(config, settings, items)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -130,7 +130,8 @@ class XdistHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object | None:
-            return lifecycle.make_scheduler(config, log)
+        scheduler: object | None = lifecycle.make_scheduler(config, log)
+        return scheduler
 
 
 class RunHooks:
@@ -144,11 +145,11 @@ class RunHooks:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-                    lifecycle.collection_failed(self.config, report)
+            lifecycle.collection_failed(self.config, report)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         try:
             yield
         finally:
-                    lifecycle.final_line(session)
+            lifecycle.final_line(session)

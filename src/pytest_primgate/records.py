@@ -94,7 +94,7 @@ def record_from_report(
         prim=str(props.get(PRIM, "")),
         prim_status=str(props.get(PRIM_STATUS, "")),
         status_class=props.get(STATUS_CLASS, "live"),
-        outcome=outcome,
+        outcome=outcome,  # type: ignore[arg-type]
         prim_threshold=float(props[THRESHOLD]) if props.get(THRESHOLD) not in (None, "") else None,
         reason=reason,
         attempts=int(props.get(ATTEMPTS, 0) or 0),

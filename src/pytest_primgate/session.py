@@ -121,12 +121,17 @@ class PrimgateSession:
         return env
 
     def prims_for(self, directory: Path) -> PrimRegistry:
-        """prim.yaml files matching the ini globs under rootdir and under ``directory``."""
+        """prim.yaml files matching the ini globs under rootdir, under ``directory`` and under
+        each directory between them (so ``manifests/prims/`` serves ``manifests/smoke/``)."""
         from pytest_primgate.manifests.prims import load_prims
         from pytest_primgate.settings import get_settings
 
         settings = get_settings(self.config)
         roots = [self.config.rootpath, directory]
+        for parent in directory.resolve().parents:
+            if parent == self.config.rootpath.resolve() or len(roots) > 12:
+                break
+            roots.append(parent)
         found: set[Path] = set()
         for root in roots:
             for pattern in settings.prim_globs:

@@ -75,7 +75,9 @@ def _usdc(value: str, option: str) -> Decimal:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise pytest.UsageError(f"{option} expects a USDC amount like 1.00, got {value!r}") from None
+        raise pytest.UsageError(
+            f"{option} expects a USDC amount like 1.00, got {value!r}"
+        ) from None
     if amount < 0:
         raise pytest.UsageError(f"{option} must not be negative, got {value!r}")
     return amount

@@ -72,14 +72,29 @@ def _shared_key(directory: Path) -> Any:
     return account
 
 
+def shared_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A directory shared by the xdist workers of this run only (None outside xdist).
+
+    Keyed by xdist's ``testrunuid``: the parent of the base temp directory is shared by every
+    run of the same user (and by nested pytest runs), so it must not hold run state directly.
+    """
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    path = tmp_path_factory.getbasetemp().parent / f"primgate-run-{workerinput['testrunuid']}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Wallet:
+    """Load the wallet, register and fund it (once per run, also under xdist)."""
     settings = get_settings(config)
     with httpx.Client(timeout=settings.timeout) as http:
-        if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared_dir(config, tmp_path_factory)
+        if shared is None:
             wallet = load_wallet(settings)
             config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings)
             return wallet
-        shared = tmp_path_factory.getbasetemp().parent
         with file_lock(shared / "primgate-wallet.lock"):
             wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
             record = shared / f"primgate-wallet-{wallet.address.lower()}.json"

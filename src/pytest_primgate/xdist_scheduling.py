@@ -43,11 +43,11 @@ def _components(path: str) -> dict[str, str]:
     return {tid: find(tid) for tid in plan.tests}
 
 
-class DependencyScheduling(LoadScopeScheduling):
+class DependencyScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """``--dist load`` for primgate runs: one work unit per dependency component."""
 
     def __init__(self, config: pytest.Config, log: object | None = None) -> None:
-        super().__init__(config, log)  # type: ignore[arg-type]
+        super().__init__(config, log)
         self._rootpath = config.rootpath
 
     def _split_scope(self, nodeid: str) -> str:

@@ -132,7 +132,7 @@ def _schema_message(error: ValidationError) -> str:
     if error.validator == "required":
         return str(error.message).replace("is a required property", "is required")
     if error.validator == "enum":
-        allowed = ", ".join(map(str, error.validator_value))
+        allowed = ", ".join(str(v) for v in list(error.validator_value))  # type: ignore[arg-type]
         return f"{error.instance!r} is not one of {allowed}"
     if error.validator == "anyOf" and list(error.absolute_path)[-1:] == ["status"]:
         return f"{error.instance!r} is not an HTTP status (an integer 100-599 or a list of them)"

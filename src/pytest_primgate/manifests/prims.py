@@ -46,7 +46,8 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    raw = loader.construct_mapping(node, deep=True)
+    mapping: dict[str, Any] = {str(k): v for k, v in raw.items()}
     mapping["__line__"] = node.start_mark.line + 1
     key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
     mapping["__key_lines__"] = key_lines
@@ -105,7 +106,7 @@ def _load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(str(path), None, "", f"cannot read prim file: {exc}") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -155,12 +156,12 @@ def load_prims(paths: Sequence[Path]) -> PrimRegistry:
     prims: list[Prim] = []
     for prim_id in sorted(set(base) | set(packages)):
         merged: dict[str, Any] = {}
-        path = None
+        source_path: Path | None = None
         line = 1
         for source in (base.get(prim_id), packages.get(prim_id)):
             if source is not None:
                 merged.update(source[0])
-                path = source[1]
+                source_path = source[1]
                 line = int(source[0].get("__line__", 1))
         gates = merged.get("gates") or {}
         threshold = gates.get("pass_threshold") if isinstance(gates, dict) else None
@@ -171,7 +172,7 @@ def load_prims(paths: Sequence[Path]) -> PrimRegistry:
             status=str(merged.get("status") or "").lower(),
             threshold=float(threshold) if threshold is not None else None,
             note=str(merged.get("note") or ""),
-            path=str(path),
+            path=str(source_path),
             line=line,
         ))
     return PrimRegistry(prims)
