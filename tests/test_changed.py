@@ -102,12 +102,14 @@ def test_json_and_github_output(repo: Path, tmp_path: Path, capsys: pytest.Captu
         "any=true\n")
 
 
-def test_uncommitted_registry_entry_counts(repo: Path) -> None:
+def test_uncommitted_and_untracked_files_count(repo: Path) -> None:
     write(repo, "primitives.yaml", "primitives:\n  - {id: ring, status: testing}\n"
                                    "  - {id: store, name: store.sh}\n")
-    found = {p.id: p for p in find_changed(repo, "main")}
+    write(repo, "packages/email/prim.yaml", prim_yaml("email", "mainnet"))
+    found = {p.id: p for p in find_changed(repo / "packages", "main")}
     assert (found["ring"].category, found["ring"].groups) == ("other", ())
-    assert set(found) == {"ring", "store", "infer"}
+    assert (found["email"].category, found["email"].base_status) == ("new", None)
+    assert set(found) == {"ring", "store", "infer", "email"}
 
 
 def test_nothing_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -84,9 +84,11 @@ def base_commit(repo: Path, ref: str) -> str:
 
 
 def changed_paths(repo: Path, base: str) -> list[str]:
-    """Prim files that differ between ``base`` and the work tree (renames as delete + add)."""
+    """Prim files that differ between ``base`` and the work tree (renames as delete + add),
+    untracked new ones included."""
     out = _git(repo, "diff", "--name-only", "--no-renames", base, "--", *PRIM_PATHSPECS)
-    return sorted(line for line in out.splitlines() if line)
+    out += _git(repo, "ls-files", "--others", "--exclude-standard", "--", *PRIM_PATHSPECS)
+    return sorted({line for line in out.splitlines() if line})
 
 
 def _entries(text: str | None, path: str) -> dict[str, Any]:
@@ -195,6 +197,7 @@ def plan_groups(repo: Path, plans: Sequence[Path], registry: dict[str, Any],
 
 def find_changed(repo: Path, ref: str, plans: Sequence[Path] = ()) -> list[ChangedPrim]:
     """The changed prims since ``ref`` with their categories and plan groups."""
+    repo = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
     base = base_commit(repo, ref)
     ids = changed_prim_ids(repo, base, changed_paths(repo, base))
     if not ids:
