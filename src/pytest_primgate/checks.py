@@ -208,6 +208,11 @@ def is_root_url(endpoint: str) -> bool:
     return path in ("", "/")
 
 
+def needs_payment(test: PlanTest) -> bool:
+    """A paid test that does not itself expect the 402: it will need the x402 client."""
+    return not is_free(test) and 402 not in test.expected_status
+
+
 def is_free(test: PlanTest) -> bool:
     """SPEC §4: GET on a root URL, notes that say "free", or ``"paid": false``."""
     if test.paid is not None:

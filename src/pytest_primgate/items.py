@@ -15,6 +15,7 @@ import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.attempts import Decided, run_attempts
+from pytest_primgate.checks import needs_payment
 from pytest_primgate.gate import effective_runs, status_class
 from pytest_primgate.manifests.errors import ManifestError
 from pytest_primgate.model import AttemptResult
@@ -64,6 +65,7 @@ def _finish(item: pytest.Function, decided: Decided, extra: dict[str, object]) -
     """Publish the outcome: properties for reports, then pass / fail / skip for pytest."""
     result = decided.deciding
     values: dict[str, object] = {
+        rp.BLOCKED_BY: "",
         rp.OUTCOME: decided.outcome,
         rp.REASON: result.reason,
         rp.ATTEMPTS: len(decided.attempts),
@@ -230,6 +232,12 @@ class PlanItem(PrimgateItem):
                 {rp.BLOCKED_BY: "" if self.redact else names},
             )
         runs, quorum = effective_runs(test.method, test.retry, settings.runs, settings.quorum)
+        if needs_payment(test):
+            problem = session.payer_problem(request)
+            if problem is not None:
+                state.record(plan_key, test.id, "failed", {})
+                reason = f"infrastructure: {problem}"
+                _finish(self, _single(AttemptResult("failed", reason)), {rp.INFRA_ERROR: problem})
         paid_before = session.payment_count()
 
         def attempt() -> AttemptResult:

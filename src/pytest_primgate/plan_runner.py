@@ -234,7 +234,7 @@ def run_attempt(
     from pytest_primgate.x402.errors import PaymentRefused, X402Error
 
     started = time.perf_counter()
-    paid = not checks.is_free(test) and 402 not in test.expected_status
+    paid = checks.needs_payment(test)
     client: httpx.Client = http
     x402: X402Client | None = None
     if paid:

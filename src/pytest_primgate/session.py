@@ -93,6 +93,16 @@ class PrimgateSession:
         client: X402Client = request.getfixturevalue("x402_client")
         return client
 
+    def payer_problem(self, request: pytest.FixtureRequest) -> str | None:
+        """Why the x402 client cannot be had (wallet not loadable or not funded), or None."""
+        try:
+            self.payer(request)
+        except pytest.fail.Exception as exc:
+            return str(exc.msg) if hasattr(exc, "msg") else str(exc)
+        except Exception as exc:  # a fixture error is an infrastructure error, not a test's
+            return f"x402 client unavailable: {type(exc).__name__}: {exc}"
+        return None
+
     def wallet_variables(self, request: pytest.FixtureRequest) -> dict[str, str]:
         """``agent_address``, ``eip191_sig`` and the ``iso_timestamp`` they were signed with."""
         wallet = request.getfixturevalue("prim_wallet")

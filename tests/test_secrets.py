@@ -1,0 +1,106 @@
+"""Secrets never reach any output: a paid run with every verbosity knob, then a search of all
+artifacts for the private key, the keystore passphrase and every payment header sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from tests.plans import plan, t, write
+
+PASSPHRASE = "correct-horse-battery-staple-7b1e"
+
+RECORDER = '''
+import pathlib
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_payment_headers(x402_client):
+    sink = pathlib.Path({sink!r})
+
+    def record(request):
+        for name in ("payment-signature", "x-payment"):
+            value = request.headers.get(name)
+            if value:
+                with sink.open("a") as handle:
+                    handle.write(value + "\\n")
+
+    x402_client.event_hooks["request"].append(record)
+    yield
+'''
+
+
+def test_paid_run_leaks_no_secret(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRIM_WALLET_PASSPHRASE", PASSPHRASE)
+    private = tmp_path_factory.mktemp("private")
+    account = Account.create()
+    keystore = private / f"{account.address}.json"
+    keystore.write_text(json.dumps(Account.encrypt(account.key, PASSPHRASE)))
+    sink = private / "headers.txt"
+    pytester.makeconftest(RECORDER.format(sink=str(sink)))
+    write(pytester.path, plan({"infer": [
+        t("INF-T3", "https://infer.prim.sh/v1/models", service="infer.sh", notes="Paid.",
+          body={"data": "array (non-empty)"}),
+        t("INF-BAD", "https://infer.prim.sh/v1/models", service="infer.sh", notes="Paid.",
+          status=201),
+        t("ST-1", "https://store.prim.sh/v1/buckets", service="store.sh", method="POST",
+          status=201, input={"name": "secrets-bucket"}, notes="Paid."),
+    ]}))
+    pytester.makeini("[pytest]\nlog_cli = true\nlog_cli_level = DEBUG\n")
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "-vv", "-rA",
+        "--log-level=DEBUG", "--junit-xml=junit.xml", "--primgate-results-dir", "out",
+        "--primgate-wallet", str(keystore), "--tb=long", "--showlocals",
+        "--primgate-markdown", "gate.md",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 2 and outcomes.get("failed") == 1, result.stdout.str()
+    headers = [line for line in sink.read_text().splitlines() if line]
+    assert len(headers) >= 3
+    secrets = {
+        "private key": bytes(account.key).hex(),
+        "passphrase": PASSPHRASE,
+        **{f"payment header {i}": h for i, h in enumerate(headers)},
+    }
+    artifacts = {
+        "stdout": result.stdout.str(),
+        "stderr": result.stderr.str(),
+        "junit": (pytester.path / "junit.xml").read_text(),
+        "markdown": (pytester.path / "gate.md").read_text(),
+        **{f"results {p.name}": p.read_text() for p in (pytester.path / "out").glob("*.json")},
+    }
+    leaks = [
+        (secret_name, artifact_name)
+        for secret_name, secret in secrets.items()
+        for artifact_name, text in artifacts.items()
+        if secret in text or secret.lower() in text.lower()
+    ]
+    assert leaks == []
+    assert "<redacted>" in result.stdout.str()
+    assert account.address.lower() in result.stdout.str().lower() or "paid" in result.stdout.str()
+
+
+def test_keystore_without_passphrase_fails_clearly(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRIM_WALLET_PASSPHRASE", raising=False)
+    account = Account.create()
+    keystore = tmp_path / "k.json"
+    keystore.write_text(json.dumps(Account.encrypt(account.key, PASSPHRASE)))
+    write(pytester.path, plan({"infer": [
+        t("INF-T3", "https://infer.prim.sh/v1/models", service="infer.sh", notes="Paid."),
+    ]}))
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "--ci", "-p", "no:cacheprovider",
+        "--primgate-wallet", str(keystore), "--primgate-results-dir", "out",
+    )
+    out = result.stdout.str()
+    assert result.ret == 2, out
+    assert "PRIM_WALLET_PASSPHRASE" in out
+    assert "Traceback" not in out
