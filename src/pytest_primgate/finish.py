@@ -72,8 +72,10 @@ def finish_run(
     base = settings.grow_only_base
     lines.extend(f"grow-only: removed since {base}: {m}::{n}" for m, n in missing)
     exit_code: int | None = None
+    if state.interrupted:
+        lines.append("primgate: the run was interrupted; the verdict covers finished items only")
     if settings.ci or settings.holdout is not None:
-        exit_code = result.exit_code
+        exit_code = 2 if state.interrupted else result.exit_code
         if exit_code == 0 and (state.other_failures or missing):
             exit_code = 1
     elif missing and exitstatus == 0:
@@ -107,7 +109,10 @@ def finish_run(
         github.write_step_summary(markdown)
     if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
         lines.extend(github.annotations(result))
-    return FinishOutcome(lines, result.verdict_line, path, exit_code)
+    verdict_line = result.verdict_line
+    if state.interrupted:
+        verdict_line = f"primgate: INTERRUPTED — {len(records)} item(s) finished; " + verdict_line
+    return FinishOutcome(lines, verdict_line, path, exit_code)
 
 
 def grow_only_missing(config: pytest.Config, settings: Settings) -> list[tuple[str, str]]:

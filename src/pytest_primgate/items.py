@@ -7,9 +7,12 @@ API). ``reportinfo`` points at the manifest line, so IDE "go to test" lands on t
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +21,7 @@ from pytest_primgate.attempts import Decided, run_attempts
 from pytest_primgate.checks import needs_payment
 from pytest_primgate.gate import effective_runs, status_class
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.plan import paused_gc
 from pytest_primgate.model import AttemptResult
 from pytest_primgate.runstate import get_runstate
 from pytest_primgate.session import get_session
@@ -46,13 +50,26 @@ class _ManifestFile(pytest.File):
         return str(super().repr_failure(excinfo))
 
 
+@functools.lru_cache(maxsize=256)
+def _host(url: str) -> str:
+    """The host of a URL (plans repeat a few endpoints thousands of times)."""
+    return urlsplit(url).hostname or ""
+
+
+@functools.cache
+def _mark(marker: str, /, **kwargs: str) -> pytest.MarkDecorator:
+    """One marker object per distinct value (10,000 items share a handful of them)."""
+    decorator: pytest.MarkDecorator = getattr(pytest.mark, marker)(**kwargs)
+    return decorator
+
+
 def _prim_markers(item: pytest.Item, prim: Prim | None, service: str) -> dict[str, object]:
     """Markers and static properties that tie an item to its prim and gate class."""
     prim_id = prim.id if prim is not None else (service.removesuffix(".sh") if service else "")
     status = prim.status if prim is not None else ""
     cls = status_class(status)
     threshold = prim.threshold if prim is not None else None
-    item.add_marker(pytest.mark.primgate_prim(name=prim_id, status=status or "unknown"))
+    item.add_marker(_mark("primgate_prim", name=prim_id, status=status or "unknown"))
     return {
         rp.PRIM: prim_id,
         rp.PRIM_STATUS: status or "unknown",
@@ -102,6 +119,11 @@ def _run_primgate_item(request: pytest.FixtureRequest) -> None:
     node.run_primgate(request)
 
 
+# pytest reads the callable's signature once per item to resolve fixtures; a precomputed
+# __signature__ makes that a lookup instead of an inspection (10,000 items, one callable).
+_run_primgate_item.__signature__ = inspect.signature(_run_primgate_item)  # type: ignore[attr-defined]
+
+
 class PrimgateItem(pytest.Function):
     """Base of plan and scenario items: location from the manifest, short failure reports."""
 
@@ -146,13 +168,16 @@ class PlanGroupNode(pytest.Collector):
     group_id: str
     prims: PrimRegistry
 
-    def collect(self) -> Iterator[pytest.Item]:
+    def collect(self) -> list[pytest.Item]:
         group = next(g for g in self.plan.groups if g.id == self.group_id)
-        for test_id in group.test_ids:
-            test = self.plan.tests[test_id]
-            item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)
-            item.setup_plan(self.plan, test, self.prims)
-            yield item
+        items: list[pytest.Item] = []
+        with paused_gc():
+            for test_id in group.test_ids:
+                test = self.plan.tests[test_id]
+                item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)
+                item.setup_plan(self.plan, test, self.prims)
+                items.append(item)
+        return items
 
     def reportinfo(self) -> tuple[Path, int, str]:
         group = next(g for g in self.plan.groups if g.id == self.group_id)
@@ -167,26 +192,18 @@ class PlanItem(PrimgateItem):
 
     def setup_plan(self, plan: Plan, test: PlanTest, prims: PrimRegistry | None) -> None:
         """Attach the test and its static facts (markers, gate class, properties)."""
-        from urllib.parse import urlsplit
-
         self.plan = plan
         self.test = test
         self.manifest_line = test.line
         self.label = f"{test.group}::{test.id} {test.method} {test.endpoint}"
-
-        prim = (
-            prims.lookup(service=test.service, host=urlsplit(test.endpoint).hostname or "")
-            if prims is not None else None
-        )
-        self.add_marker(pytest.mark.primgate_group(name=test.group))
-        static: dict[str, object] = {
-            rp.KIND: "plan",
-            rp.NODEID: self.nodeid,
-            rp.TEST_ID: test.id,
-            rp.GROUP: test.group,
-        }
-        static.update(_prim_markers(self, prim, test.service))
-        rp.set_props(self.user_properties, static)
+        prim = None
+        if prims is not None:
+            prim = prims.lookup(service=test.service) or prims.lookup(host=_host(test.endpoint))
+        self.add_marker(_mark("primgate_group", name=test.group))
+        self.user_properties.extend((
+            (rp.KIND, "plan"), (rp.NODEID, self.nodeid), (rp.TEST_ID, test.id),
+            (rp.GROUP, test.group), *_prim_markers(self, prim, test.service).items(),
+        ))
 
     def run_primgate(self, request: pytest.FixtureRequest) -> None:
         config = self.config
@@ -286,8 +303,8 @@ class ScenarioItem(PrimgateItem):
         self.manifest_line = scenario.line
         self.label = f"scenario {scenario.name}"
         for owner in scenario.owners:
-            self.add_marker(pytest.mark.owner_task(name=owner))
-        self.add_marker(pytest.mark.primgate_group(name="smoke"))
+            self.add_marker(_mark("owner_task", name=owner))
+        self.add_marker(_mark("primgate_group", name="smoke"))
         prim = None
         if prims is not None and scenario.prim:
             prim = prims.lookup(service=scenario.prim)

@@ -98,6 +98,8 @@ def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
             slots.setdefault(item.plan.path, []).append(index)
     result = list(items)
     for indexes in slots.values():
+        if _already_ordered([items[i] for i in indexes]):
+            continue
         members = [items[i] for i in indexes]
         assert all(isinstance(m, PlanItem) for m in members)
         plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
@@ -105,6 +107,19 @@ def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
         for slot, item in zip(indexes, ordered, strict=True):
             result[slot] = item
     return result
+
+
+def _already_ordered(members: list[pytest.Item]) -> bool:
+    """True when every plan test already comes after its (collected) dependencies."""
+    ids = {m.test.id for m in members if isinstance(m, PlanItem)}
+    seen: set[str] = set()
+    for member in members:
+        assert isinstance(member, PlanItem)
+        for dep in member.test.depends_on:
+            if dep in ids and dep not in seen:
+                return False
+        seen.add(member.test.id)
+    return True
 
 
 def _topological(items: list[PlanItem]) -> list[PlanItem]:

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from pytest_primgate.model import ItemRecord, Payment
 
 if TYPE_CHECKING:
+    import httpx
+
     from pytest_primgate.manifests.prims import PrimRegistry
     from pytest_primgate.x402.client import X402Client
 
@@ -83,6 +84,8 @@ class PrimgateSession:
     def http_client(self) -> httpx.Client:
         """The keep-alive client for free requests (one per process)."""
         if self._http is None:
+            import httpx
+
             from pytest_primgate.settings import get_settings
 
             self._http = httpx.Client(timeout=get_settings(self.config).timeout)

@@ -104,19 +104,69 @@ def _balanced(text: str, start: int, end: int) -> bool:
     return depth == 0
 
 
-def plan_positions(text: str) -> tuple[list[int], list[int]]:
-    """Offsets of each test's ``"id"`` key (tests array order) and of each group object."""
-    tests: list[int] = []
+_ID_VALUE = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _top_level(text: str) -> tuple[int | None, list[int]]:
+    """Start of the top-level ``tests`` array and the offsets of the group objects.
+
+    Values are skipped with the C decoder, except ``tests`` when nothing is needed after it.
+    """
+    tests_pos: int | None = None
     groups: list[int] = []
     pos = _skip(text, 0)
     if text[pos : pos + 1] != "{":
-        return tests, groups
+        return None, groups
+    i = _skip(text, pos + 1)
+    while text[i : i + 1] == '"':
+        key, i = scanstring(text, i + 1)
+        i = _skip(text, _skip(text, i) + 1)
+        if key == "groups" and text[i : i + 1] == "[":
+            groups = [start for _, start, _ in iter_array(text, i)]
+        elif key == "tests":
+            tests_pos = i
+            if groups:
+                return tests_pos, groups
+        _, end = _DECODER.raw_decode(text, i)
+        i = _skip(text, end)
+        if text[i : i + 1] != ",":
+            break
+        i = _skip(text, i + 1)
+    return tests_pos, groups
+
+
+def plan_positions(text: str, test_ids: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+    """Offsets of each test's ``"id"`` key (tests array order) and of each group object.
+
+    Fast path: one regex pass over the tests array, matching ``"id": "<value>"`` occurrences
+    against the expected ids in order. When that does not line up (an ``"id"`` inside a
+    nested value, escapes), the precise walk below takes over.
+    """
+    tests_pos, groups = _top_level(text)
+    if tests_pos is None:
+        return [], groups
+    if test_ids:
+        offsets: list[int] = []
+        matches = _ID_VALUE.finditer(text, tests_pos)
+        for tid in test_ids:
+            for match in matches:
+                if match.group(1) == tid:
+                    offsets.append(match.start())
+                    break
+            else:
+                break
+        if len(offsets) == len(test_ids):
+            return offsets, groups
+    return _precise_positions(text), groups
+
+
+def _precise_positions(text: str) -> list[int]:
+    tests: list[int] = []
+    pos = _skip(text, 0)
     for key, _, value_pos, _ in iter_object(text, pos):
         if text[value_pos : value_pos + 1] != "[":
             continue
-        if key == "groups":
-            groups = [start for _, start, _ in iter_array(text, value_pos)]
-        elif key == "tests":
+        if key == "tests":
             for _, start, end in iter_array(text, value_pos):
                 match = _ID_KEY.search(text, start, end)
                 if match is not None and _balanced(text, start + 1, match.start()):
@@ -129,4 +179,4 @@ def plan_positions(text: str) -> tuple[list[int], list[int]]:
                             offset = key_pos
                             break
                 tests.append(offset)
-    return tests, groups
+    return tests
