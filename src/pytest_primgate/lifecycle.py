@@ -60,12 +60,7 @@ def configure(config: pytest.Config) -> None:
                 stacklevel=2,
             )
         if settings.sandbox and not settings.dry_run and not config.option.collectonly:
-            from pytest_primgate.sandbox.process import start_sandbox
-
-            manager = start_sandbox(faults=settings.sandbox_faults)
-            handle = manager.__enter__()
-            config.stash[SANDBOX_KEY] = manager
-            sandbox_url = handle.url
+            sandbox_url = start_session_sandbox(config, settings.sandbox_faults)
     if sandbox_url:
         settings = dataclasses.replace(
             settings, urlmap=settings.urlmap.merged(sandbox_hosts(sandbox_url))
@@ -81,6 +76,24 @@ def configure(config: pytest.Config) -> None:
         except SpawnError as exc:
             unconfigure(config)
             pytest.exit(f"primgate: could not spawn servers for --spawn: {exc}", returncode=2)
+
+
+def start_session_sandbox(config: pytest.Config, faults: tuple[str, ...]) -> str:
+    """Start the sandbox subprocess for this run; a bad fault spec is a usage error."""
+    from pytest_primgate.sandbox.faults import FaultSpecError, parse_faults
+    from pytest_primgate.sandbox.process import SandboxStartError, start_sandbox
+
+    try:
+        parse_faults(faults)
+    except FaultSpecError as exc:
+        raise pytest.UsageError(f"--primgate-sandbox-fault: {exc}") from None
+    manager = start_sandbox(faults=faults)
+    try:
+        handle = manager.__enter__()
+    except SandboxStartError as exc:
+        pytest.exit(f"primgate: the sandbox could not start: {exc}", returncode=2)
+    config.stash[SANDBOX_KEY] = manager
+    return handle.url
 
 
 def options_skipped() -> list[str]:
