@@ -191,3 +191,15 @@ def test_latency_overlaps_across_connections(sandbox: SandboxHandle) -> None:
         sandbox.clear_faults()
     assert statuses == [200] * 5
     assert elapsed < 1.2
+
+
+def test_per_url_counts_every_separately_for_each_target() -> None:
+    from pytest_primgate.sandbox.faults import FaultInjector, parse_fault
+
+    injector = FaultInjector([parse_fault("path=/store/*,every=2,per_url,status=500")])
+    seen = {
+        target: [injector.decide("GET", "/store/", target) is not None for _ in range(4)]
+        for target in ("/store/?a=1", "/store/?a=2")
+    }
+    assert seen == {"/store/?a=1": [False, True, False, True],
+                    "/store/?a=2": [False, True, False, True]}

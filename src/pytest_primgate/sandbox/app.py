@@ -75,7 +75,7 @@ class SandboxApp:
         prim, _, rest = path.lstrip("/").partition("/")
         rest = "/" + rest
         if prim != ADMIN_PREFIX and self.faults.specs:
-            action = self.faults.decide(method, path)
+            action = self.faults.decide(method, path, target)
             if action is not None:
                 faulted = self._apply_fault(action)
                 if faulted is not None:

@@ -25,6 +25,8 @@ class FaultSpec:
     ``latency_ms`` delays every matching request. The other effects (``status``, ``reset``,
     ``malformed_json``) hit the requests selected by ``every`` (the Nth, 2Nth, ... match) or
     ``rate`` (seeded random); with neither set they hit every matching request.
+    ``per_url`` counts ``every`` separately for each request target (path and query), so the
+    pattern one client sees does not depend on what concurrent clients send (xdist runs).
     """
 
     path_glob: str = "*"
@@ -36,6 +38,7 @@ class FaultSpec:
     reset: bool = False
     malformed_json: bool = False
     seed: int = 0
+    per_url: bool = False
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -83,7 +86,7 @@ def _convert(key: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
-        # reset, malformed_json
+        # reset, malformed_json, per_url
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in _BOOL_WORDS:
@@ -149,12 +152,13 @@ class FaultAction:
 class _Rule:
     """A FaultSpec with its match counter and random generator."""
 
-    __slots__ = ("count", "method", "rng", "spec")
+    __slots__ = ("count", "method", "per_target", "rng", "spec")
 
     def __init__(self, spec: FaultSpec) -> None:
         self.spec = spec
         self.method = spec.method.upper()
         self.count = 0
+        self.per_target: dict[str, int] = {}
         self.rng = random.Random(spec.seed)
 
     def matches(self, method: str, path: str) -> bool:
@@ -163,11 +167,14 @@ class _Rule:
             return False
         return spec.path_glob == "*" or fnmatch.fnmatchcase(path, spec.path_glob)
 
-    def fires(self) -> bool:
+    def fires(self, target: str) -> bool:
         """Count one match and decide whether its effect applies."""
         self.count += 1
         spec = self.spec
         if spec.every > 0:
+            if spec.per_url:
+                seen = self.per_target[target] = self.per_target.get(target, 0) + 1
+                return seen % spec.every == 0
             return self.count % spec.every == 0
         if spec.rate > 0.0:
             return self.rng.random() < spec.rate
@@ -196,7 +203,7 @@ class FaultInjector:
         """Restart counting and random sequences for the current rules."""
         self.replace(self.specs)
 
-    def decide(self, method: str, path: str) -> FaultAction | None:
+    def decide(self, method: str, path: str, target: str = "") -> FaultAction | None:
         """The action for one request, or None when no rule matches."""
         if not self._rules:
             return None
@@ -207,7 +214,7 @@ class FaultInjector:
                 if not rule.matches(method, path):
                     continue
                 latency += rule.spec.latency_ms / 1000.0
-                if rule.spec.has_effect and rule.fires() and effect is None:
+                if rule.spec.has_effect and rule.fires(target or path) and effect is None:
                     effect = (index, rule.spec)
         if effect is None:
             return FaultAction(latency_s=latency) if latency else None
