@@ -53,8 +53,8 @@ def test_parse_flags_and_long_names() -> None:
     ("text", "message"),
     [
         ("colour=red", "fault spec: unknown key 'colour' (known: every, latency, latency_ms, "
-                       "malformed, malformed_json, method, path, path_glob, rate, reset, seed, "
-                       "status)"),
+                       "malformed, malformed_json, method, path, path_glob, per_url, rate, "
+                       "reset, seed, status)"),
         ("every=x", "fault spec: bad value for 'every': 'x'"),
         ("status=42", "fault spec: status must be 100-599, got 42"),
         ("rate=2", "fault spec: rate must be between 0 and 1, got 2.0"),
