@@ -26,3 +26,17 @@ def upstream_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"shared upstream files not found at {path}; set PRIMGATE_SHARED_DIR")
     return path
+
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """``pytest --primgate`` with no paths runs the example manifests, not this test suite.
+
+    testpaths names ``tests`` and ``manifests``: plain ``pytest`` runs the suite (the plugin is
+    inert there, and ``manifests/`` holds no Python tests), and the design card's
+    ``pytest --primgate --primgate-sandbox --group infer`` runs the example plan out of the box.
+    """
+    primgate = config.getoption("primgate", None) or config.getini("primgate")
+    if primgate and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        config.args[:] = [a for a in config.args if Path(a).name != "tests"]
