@@ -7,6 +7,7 @@ Aggregation happens only where reports converge: the xdist controller, or the si
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import sys
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from pytest_primgate.report.terminal import dry_run_lines
 from pytest_primgate.session import SESSION_KEY, PrimgateSession, RunInfo, get_session
 from pytest_primgate.settings import SETTINGS_KEY, get_settings
 
+FREEZE_MIN_ITEMS = 500
 SANDBOX_KEY = pytest.StashKey[Any]()
 SPAWN_KEY = pytest.StashKey[Any]()
 RESULT_KEY = pytest.StashKey[Any]()
@@ -103,8 +105,25 @@ def options_skipped() -> list[str]:
     return skipped_short_names()
 
 
+FROZE_KEY = pytest.StashKey[bool]()
+
+
+def collection_finished(session: pytest.Session) -> None:
+    """Move everything collected out of the cyclic GC's way for the rest of the run.
+
+    Manifest items live until the end of the session; with 10,000 of them every full
+    collection (pytest itself forces several at exit) walks them all for nothing. Frozen
+    objects are still freed normally once unreferenced; ``unconfigure`` unfreezes.
+    """
+    if len(session.items) >= FREEZE_MIN_ITEMS:
+        gc.freeze()
+        session.config.stash[FROZE_KEY] = True
+
+
 def unconfigure(config: pytest.Config) -> None:
     """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
+    if config.stash.get(FROZE_KEY, False):
+        gc.unfreeze()
     try:
         if SESSION_KEY in config.stash:
             get_session(config).close()

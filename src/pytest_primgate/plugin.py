@@ -92,6 +92,11 @@ def pytest_collection_modifyitems(
         selection.select(config, settings, items)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if get_settings(session.config).enabled:
+        lifecycle.collection_finished(session)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     settings = get_settings(session.config)
