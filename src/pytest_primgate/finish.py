@@ -80,6 +80,16 @@ def finish_run(
             exit_code = 1
     elif missing and exitstatus == 0:
         exit_code = 1
+    held = None
+    if settings.holdout is not None:
+        from pytest_primgate import holdout
+
+        infra = list(state.infra_errors)
+        if state.collection_errors and not infra:
+            infra.append("invalid holdout manifest")
+        held = holdout.finish(records, settings, config.rootpath, infra)
+        exit_code = 2 if state.interrupted else held.exit_code
+        lines.append(f"holdout evidence: {held.evidence}")
     final_exit = exit_code if exit_code is not None else exitstatus
     meta = results.RunMeta(
         plugin_version=__version__,
@@ -100,6 +110,9 @@ def finish_run(
     data = results.build_results(
         records=records, result=result, payments=state.payments, meta=meta, exit_code=final_exit
     )
+    if held is not None:
+        data["verdict"] = {0: "PASSED", 1: "FAILED"}.get(held.exit_code, "INFRA ERROR")
+        data["verdict_line"] = f"primgate: {held.verdict_line}"
     path = results.write_results(settings.results_dir, settings.mode, data, datetime.now(UTC))
     markdown = github.step_summary_markdown(result, state.payments, "primgate gate")
     if settings.markdown is not None:
@@ -109,7 +122,7 @@ def finish_run(
         github.write_step_summary(markdown)
     if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
         lines.extend(github.annotations(result))
-    verdict_line = result.verdict_line
+    verdict_line = result.verdict_line if held is None else held.verdict_line
     if state.interrupted:
         verdict_line = f"primgate: INTERRUPTED — {len(records)} item(s) finished; " + verdict_line
     return FinishOutcome(lines, verdict_line, path, exit_code)

@@ -7,6 +7,7 @@ API). ``reportinfo`` points at the manifest line, so IDE "go to test" lands on t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Iterator
@@ -131,6 +132,8 @@ class PrimgateItem(pytest.Function):
     label: str = ""
     redact: bool = False
     """Holdout mode: reasons are generic one-liners and nothing of the manifest is shown."""
+    runs_override: tuple[int, int] | None = None
+    """(runs, quorum) that replace the options' and the method's (holdout: always 2 of 3)."""
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.manifest_line, self.label or self.name
@@ -248,7 +251,9 @@ class PlanItem(PrimgateItem):
                 )),
                 {rp.BLOCKED_BY: "" if self.redact else names},
             )
-        runs, quorum = effective_runs(test.method, test.retry, settings.runs, settings.quorum)
+        runs, quorum = self.runs_override or effective_runs(
+            test.method, test.retry, settings.runs, settings.quorum
+        )
         if needs_payment(test):
             problem = session.payer_problem(request)
             if problem is not None:
@@ -266,6 +271,8 @@ class PlanItem(PrimgateItem):
         decided = run_attempts(attempt, runs, quorum)
         state.record(plan_key, test.id, decided.outcome, decided.deciding.captures)
         paid = session.payments_since(paid_before)
+        if self.redact:
+            paid = [dataclasses.replace(p, url="") for p in paid]
         extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(paid)}
         _finish(self, decided, extra)
 
@@ -325,6 +332,8 @@ class ScenarioItem(PrimgateItem):
         scenario = self.scenario
         runs = scenario.runs or settings.runs
         quorum = scenario.quorum or (settings.quorum if runs == settings.runs else runs // 2 + 1)
+        if self.runs_override is not None:
+            runs, quorum = self.runs_override
 
         def attempt() -> AttemptResult:
             return run_scenario(

@@ -69,6 +69,11 @@ def configure(config: pytest.Config) -> None:
         )
         config.stash[SETTINGS_KEY] = settings
     config.stash[SESSION_KEY] = PrimgateSession(config=config, run=run, sandbox_url=sandbox_url)
+    if settings.holdout is not None:
+        from pytest_primgate import holdout
+
+        holdout.configure(config, settings)
+        config.pluginmanager.register(holdout.HoldoutHooks(settings.holdout), "primgate-holdout")
     if settings.spawn and not is_worker(config) and not settings.dry_run:
         from pytest_primgate import spawn_run
         from pytest_primgate.vps import SpawnError
