@@ -63,3 +63,33 @@ def test_spawn_failure_is_a_clear_error_and_leaves_nothing(
     text = result.stdout.str() + result.stderr.str()
     assert "spawn API refused: server limit exceeded" in text
     assert not list((tmp_path / "state").rglob("*.json"))
+
+
+def test_spawn_two_runs_the_example_manifests_like_a_local_run(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_dir: Path
+) -> None:
+    import shutil
+
+    monkeypatch.setenv("PRIMGATE_STATE_DIR", str(tmp_path / "state"))
+    shutil.copytree(repo_dir / "manifests", pytester.path / "manifests")
+    verdicts = []
+    for extra, out in ((("-p", "no:xdist"), "local"), (("--spawn", "2"), "spawned")):
+        result = pytester.runpytest_subprocess(
+            "--primgate", "--primgate-sandbox", "--ci", "-p", "no:cacheprovider",
+            "--primgate-results-dir", out, *extra, "manifests",
+        )
+        data = json.loads(next((pytester.path / out).glob("*.json")).read_text())
+        verdicts.append((result.ret, data["verdict"], data["totals"],
+                         sorted((t["nodeid"], t["outcome"]) for t in data["tests"])))
+        if out == "spawned":
+            servers = {t["server"] for t in data["tests"]}
+            assert len(servers) == 2 and all(s.startswith("srv_") for s in servers)
+            server_of = {t["nodeid"]: t["server"] for t in data["tests"]}
+            wallets: dict[str, set[str]] = {}
+            for payment in data["payments"]:
+                wallets.setdefault(server_of[payment["test_id"]], set()).add(payment["payer"])
+            assert wallets and all(len(w) == 1 for w in wallets.values())
+            # each spawned worker pays from its own wallet
+            assert len({next(iter(w)) for w in wallets.values()}) == len(wallets)
+    assert verdicts[0][0] == 0
+    assert verdicts[0] == verdicts[1]

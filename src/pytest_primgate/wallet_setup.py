@@ -86,12 +86,20 @@ def shared_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
+def own_wallet_per_worker(config: pytest.Config) -> bool:
+    """Under ``--spawn`` each worker is a clean machine with its own wallet (SPEC §6)."""
+    from pytest_primgate.fixtures.vps import WORKER_SERVER
+
+    return WORKER_SERVER in getattr(config, "workerinput", {})
+
+
 def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Wallet:
-    """Load the wallet, register and fund it (once per run, also under xdist)."""
+    """Load the wallet, register and fund it (once per run, also under xdist; once per
+    worker under ``--spawn``, where every worker has its own wallet)."""
     settings = get_settings(config)
     with httpx.Client(timeout=settings.timeout) as http:
         shared = shared_dir(config, tmp_path_factory)
-        if shared is None:
+        if shared is None or own_wallet_per_worker(config):
             wallet = load_wallet(settings)
             config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings)
             return wallet
