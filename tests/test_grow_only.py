@@ -83,3 +83,28 @@ def test_bad_ref_exits_2_with_gits_message(
     assert main(["check-grow-only", "--base", "no-such-ref"]) == 2
     err = capsys.readouterr().err
     assert err == "primgate check-grow-only: fatal: bad revision 'no-such-ref'\n"
+
+
+def test_grow_only_base_in_a_pytest_run(pytester: pytest.Pytester) -> None:
+    """``--primgate-grow-only-base``: a scenario removed since REF fails the run, named."""
+    smoke = pytester.path / "tests" / "smoke"
+    smoke.mkdir(parents=True)
+    (smoke / "ok.sh").write_text("exit 0\n")
+    kept = '[[scenario]]\nname = "kept"\nscript = "ok.sh"\n'
+    (smoke / "manifest.toml").write_text(kept + '\n[[scenario]]\nname = "gone"\nscript = "ok.sh"\n')
+    _git(pytester.path, "init", "-q")
+    _git(pytester.path, "config", "user.email", "t@example.invalid")
+    _git(pytester.path, "config", "user.name", "t")
+    _git(pytester.path, "add", "-A")
+    _git(pytester.path, "commit", "-qm", "base")
+    (smoke / "manifest.toml").write_text(kept)
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--ci", "-p", "no:cacheprovider", "--primgate-grow-only-base", "HEAD",
+        "--primgate-results-dir", "out",
+    )
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["grow-only: removed since HEAD: tests/smoke/manifest.toml::gone"])
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--ci", "-p", "no:cacheprovider", "--primgate-results-dir", "out2",
+    )
+    assert result.ret == 0
