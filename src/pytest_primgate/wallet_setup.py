@@ -9,10 +9,8 @@ that merely registering the fixtures imports nothing heavy (eth-account takes ab
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import httpx
 import pytest
 from eth_account import Account
 
+from pytest_primgate.filelock import lock_exclusive, unlock
 from pytest_primgate.fixtures.payment import WALLET_SETUP_KEY
 from pytest_primgate.settings import Settings, get_settings
 from pytest_primgate.wallet import Wallet, WalletError, fund, load_wallet, register
@@ -35,20 +34,15 @@ REGISTERED_OK = (200, 201, 409)
 @contextlib.contextmanager
 def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """An exclusive ``flock`` on ``path``, waited for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
     with path.open("a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WalletError(f"timed out waiting for {path}") from None
-                time.sleep(0.05)
+        try:
+            lock_exclusive(handle, timeout, poll=0.05)
+        except TimeoutError:
+            raise WalletError(f"timed out waiting for {path}") from None
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            unlock(handle)
 
 
 def setup_wallet(http: httpx.Client, wallet: Wallet, settings: Settings) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pytest_primgate.filelock import lock_exclusive, unlock
 from pytest_primgate.x402.codec import Challenge
 from pytest_primgate.x402.errors import PaymentRefused, X402Error
 from pytest_primgate.x402.networks import NETWORKS, caip2_of, find_network
@@ -116,16 +115,11 @@ class FileSpendCounter(SpendCounter):
         self.timeout = timeout
 
     def update(self, change: Callable[[Decimal], Decimal]) -> Decimal:
-        deadline = time.monotonic() + self.timeout
         with self._lock, self.path.open("a+") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise X402Error(f"timed out waiting for {self.path}") from None
-                    time.sleep(0.01)
+            try:
+                lock_exclusive(handle, self.timeout, poll=0.01)
+            except TimeoutError:
+                raise X402Error(f"timed out waiting for {self.path}") from None
             try:
                 handle.seek(0)
                 text = handle.read().strip()
@@ -136,4 +130,4 @@ class FileSpendCounter(SpendCounter):
                 handle.flush()
                 return total
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                unlock(handle)
