@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+SHARED = Path(os.environ.get("PRIMGATE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+UPSTREAM = SHARED / "upstream"
+"""Real upstream files beside the checkout (``../shared/upstream``), read-only."""
 
 
 def t(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_primgate.cli import main
+from tests.plans import UPSTREAM
 
 MANIFEST = """\
 colour = "blue"
@@ -78,10 +79,8 @@ def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n")
 
 
-@pytest.mark.skipif(
-    not Path("/work/shared/upstream/workgraph/manifest.toml").exists(), reason="no upstream")
 def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lint", "/work/shared/upstream/workgraph/manifest.toml"]) == 1
+    assert main(["lint", str(UPSTREAM / "workgraph" / "manifest.toml")]) == 1
     out = capsys.readouterr().out.splitlines()
     assert sum("has no expect_* assertion" in line for line in out) == 108
     assert out[-1] == f"primgate lint: {len(out) - 1} finding(s)"

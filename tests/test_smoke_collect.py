@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-UPSTREAM = Path("/work/shared/upstream/workgraph/manifest.toml")
+from tests.plans import UPSTREAM as UPSTREAM_DIR
 
-pytestmark = pytest.mark.skipif(not UPSTREAM.exists(), reason="upstream manifest not present")
+UPSTREAM = UPSTREAM_DIR / "workgraph" / "manifest.toml"
 
 
 def _owned(text: str, task: str) -> list[str]:
@@ -44,3 +43,17 @@ def test_owner_task_marker_selects_owned_scenarios(pytester: pytest.Pytester) ->
     selected = [line.split("::", 1)[1] for line in result.outlines if "wg.smoke.toml::" in line]
     assert selected == expected
     assert len(selected) == 46
+
+
+def test_owned_scenarios_run_as_script_not_found_cleanly(pytester: pytest.Pytester) -> None:
+    """The scripts are not shipped: every owned scenario fails "script not found", no traceback."""
+    shutil.copy(UPSTREAM, pytester.path / "wg.smoke.toml")
+    result = pytester.runpytest_subprocess(
+        "--primgate", "-p", "no:cacheprovider", "--primgate-runs", "1", "-n", "2",
+        "--owner-task", "smoke-gate-is", "--primgate-results-dir", "out",
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1
+    assert result.parseoutcomes()["failed"] == 46
+    assert out.count("script not found: ") >= 46
+    assert "Traceback" not in out and "INTERNALERROR" not in out
