@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_primgate.manifests.plan import _quick_valid, _validator
+from pytest_primgate.manifests.plan import _quick_valid
+from pytest_primgate.manifests.schema import validator
 from tests.test_plugin_bad_plans import CASES, base
 
 EXTRA: dict[str, Any] = {
@@ -27,7 +28,7 @@ EXTRA: dict[str, Any] = {
 
 
 def schema_valid(data: Any) -> bool:
-    return not any(True for _ in _validator().iter_errors(data))
+    return not any(True for _ in validator("plan").iter_errors(data))
 
 
 def mutated(path: str, value: Any) -> dict[str, Any]:

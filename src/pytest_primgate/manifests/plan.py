@@ -14,16 +14,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from pytest_primgate.manifests.errors import ManifestError
 from pytest_primgate.manifests.jsonlines import LineIndex, plan_positions, pointer_offset
+from pytest_primgate.manifests.schema import validator
 
 KNOWN_TOP = frozenset({"plan", "version", "network", "context", "groups", "tests"})
 KNOWN_GROUP = frozenset(
@@ -91,15 +89,6 @@ class Plan:
     tests: dict[str, PlanTest]
     unknown_fields: tuple[str, ...]
     ungrouped: tuple[str, ...]
-
-
-@cache
-def _validator() -> Draft202012Validator:
-    schema = json.loads(
-        resources.files("pytest_primgate.manifests").joinpath("schemas/plan.schema.json")
-        .read_text(encoding="utf-8")
-    )
-    return Draft202012Validator(schema)
 
 
 def field_name(parts: Iterable[str | int]) -> str:
@@ -225,7 +214,8 @@ def _first_schema_error(data: Any) -> ValidationError | None:
     if isinstance(data, dict) and _quick_valid(data):
         return None
     errors = sorted(
-        _validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+        validator("plan").iter_errors(data),
+        key=lambda e: (list(map(str, e.absolute_path)), e.message),
     )
     return errors[0] if errors else None
 

@@ -7,18 +7,15 @@ keys winning (reference §6.4). Every status of every era is accepted. Errors na
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.schema import validator
 
 STATUSES = (
     "idea", "planning", "building", "testing", "deployed", "live", "mainnet", "testnet",
@@ -55,15 +52,6 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-@cache
-def _validator() -> Draft202012Validator:
-    schema = json.loads(
-        resources.files("pytest_primgate.manifests").joinpath("schemas/prim.schema.json")
-        .read_text(encoding="utf-8")
-    )
-    return Draft202012Validator(schema)
 
 
 def _strip(value: Any) -> Any:
@@ -116,7 +104,8 @@ def _load_yaml(path: Path) -> Any:
 
 
 def _check(path: Path, entry: dict[str, Any], where: str) -> None:
-    errors = sorted(_validator().iter_errors(_strip(entry)), key=lambda e: list(map(str, e.path)))
+    found = validator("prim").iter_errors(_strip(entry))
+    errors = sorted(found, key=lambda e: list(map(str, e.path)))
     if not errors:
         return
     error = errors[0]

@@ -8,16 +8,14 @@ here, once, so the runner does no per-attempt compilation.
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.schema import validator
 from pytest_primgate.manifests.tomllines import TomlLines
 
 DEFAULT_TIMEOUT_SECONDS = 180.0
@@ -100,17 +98,6 @@ class SmokeManifest:
 def owners_kebab_ok(owner: str) -> bool:
     """Owners are task ids in kebab-case (``smoke-gate-is``)."""
     return bool(_KEBAB.match(owner))
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    """The schema validator, built once per process."""
-    from jsonschema import Draft202012Validator
-
-    text = resources.files("pytest_primgate.manifests").joinpath(
-        "schemas/smoke.schema.json"
-    ).read_text(encoding="utf-8")
-    return Draft202012Validator(json.loads(text))
 
 
 def _type_name(value: Any) -> str:
@@ -287,7 +274,7 @@ def parse_smoke(text: str, path: str) -> SmokeManifest:
         cleaned = _TOML_POSITION.sub("", message).replace("(at end of document)", "").strip()
         raise ManifestError(path, line, "", f"invalid TOML: {cleaned}") from None
     loc = _Locator(path, text)
-    errors = list(_validator().iter_errors(data))
+    errors = list(validator("smoke").iter_errors(data))
     if errors:
         raise _schema_error(loc, min(errors, key=_sort_key))
     raw_scenarios: list[dict[str, Any]] = data.get("scenario", [])
