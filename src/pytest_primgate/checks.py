@@ -1,12 +1,15 @@
 """Pure checks of plan tests: shape matching, templating, captures, free-route and notes rules.
 
 The shape vocabulary and the wording of mismatch messages follow prim.sh's gate runner
-(``matchShape``), with three deliberate fixes, all documented in docs/decisions.md:
+(``matchShape``, reference §2.6), with these deliberate differences:
 
-- ``[shape]`` checks **every** element, not only the first (the path names the element);
-- ``"number >= N"`` accepts decimal N, and ``True``/``False`` are never numbers;
-- a literal that is still an unresolved ``{{var}}`` only requires a string, as upstream, but a
-  resolved one (``{{agent_address}}`` after templating) is compared exactly.
+- ``[shape]`` checks **every** element against ``expected[0]``, not only the first; the path
+  names the element (``$.results[3].url``);
+- ``"number >= N"`` also accepts a decimal or negative N; ``True``/``False`` are never numbers;
+- JSON ``null`` is reported as ``null`` (JavaScript says ``object``), a missing key as
+  ``undefined``; ``"object"`` is a type word (upstream would compare it as a literal);
+- a value that is still an unresolved ``{{var}}`` (starts with ``{{``, ends with ``}}``) only
+  requires a string, as upstream; once rendered it is an ordinary literal, compared exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,9 +58,12 @@ _MISSING: Any = _Missing()
 
 
 def _dump(value: Any) -> str:
+    """``JSON.stringify`` as the upstream messages print it."""
     if value is _MISSING:
         return "undefined"
-    return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, float) and not isinstance(value, bool):
+        return js_string(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def match_shape(actual: Any, expected: Any, path: str = "$") -> str | None:
@@ -107,12 +114,14 @@ def _match_word(actual: Any, word: str, path: str) -> str | None:
         if kind != "number" or (isinstance(actual, float) and math.isnan(actual)):
             return f"{path}: expected number, got {kind}"
         bound = float(at_least.group(1))
-        return None if actual >= bound else f"{path}: expected >= {at_least.group(1)}, got {actual}"
-    if word.startswith("{{") and word.endswith("}}") and TEMPLATE.fullmatch(word):
+        if actual >= bound:
+            return None
+        return f"{path}: expected >= {at_least.group(1)}, got {js_string(actual)}"
+    if word.startswith("{{") and word.endswith("}}"):
         return None if kind == "string" else f"{path}: expected string (template), got {kind}"
     if actual == word and kind == "string":
         return None
-    return f"{path}: expected {json.dumps(word)}, got {_dump(actual)}"
+    return f"{path}: expected {json.dumps(word, ensure_ascii=False)}, got {_dump(actual)}"
 
 
 def render(value: Any, variables: Mapping[str, str]) -> Any:
@@ -177,14 +186,40 @@ def resolve_capture(body: Any, path: str) -> tuple[bool, Any]:
     return (node is not None), node
 
 
+def js_string(value: float | int) -> str:
+    """A number as JavaScript's ``String(n)`` prints it (shortest digits, exponent rules)."""
+    if isinstance(value, int) and abs(value) < 2**53:
+        return str(value)
+    number = float(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
+    if number == 0:
+        return "0"
+    sign = "-" if number < 0 else ""
+    exact = Decimal(repr(abs(number)))
+    digits = "".join(map(str, exact.as_tuple().digits)).rstrip("0") or "0"
+    point = exact.adjusted() + 1
+    size = len(digits)
+    if size <= point <= 21:
+        return sign + digits + "0" * (point - size)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    mantissa = digits[0] + ("." + digits[1:] if size > 1 else "")
+    return f"{sign}{mantissa}e{'+' if point > 0 else '-'}{abs(point - 1)}"
+
+
 def capture_value(value: Any) -> str:
     """A captured value as the upstream runner stores it (JavaScript ``String(value)``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, int | float):
+        return js_string(value)
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
 
 
