@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pytest_primgate.manifests.errors import ManifestError
 
 #: A worker asks for more work when fewer than this many of its tests are unfinished. xdist
 #: keeps the last test sent to a worker until it learns what comes next, so 2 keeps it busy.
@@ -36,14 +35,18 @@ MAX_BUNDLE = 100
 
 @lru_cache(maxsize=64)
 def _components(path: str) -> dict[str, str]:
-    """Test id -> component key (smallest id of its component) for one plan file."""
-    from pytest_primgate.manifests.plan import load_plan
+    """Test id -> component key (smallest id of its component) for one plan file.
 
+    Reads only ids and ``depends_on``: the workers validate the plan when they collect it, and
+    a plan they reject has no items to schedule, so anything unreadable here yields ``{}``.
+    """
     try:
-        plan = load_plan(Path(path))
-    except (ManifestError, OSError):
+        tests = json.loads(Path(path).read_bytes())["tests"]
+        ids = [t["id"] for t in tests]
+        deps = [t.get("depends_on") for t in tests]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return {}
-    parent = {tid: tid for tid in plan.tests}
+    parent = {tid: tid for tid in ids if isinstance(tid, str)}
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -51,21 +54,28 @@ def _components(path: str) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for test in plan.tests.values():
-        for dep in test.depends_on:
-            if dep in parent:
-                a, b = find(test.id), find(dep)
+    for tid, needs in zip(ids, deps, strict=True):
+        if not needs or tid not in parent or not isinstance(needs, list):
+            continue
+        for dep in needs:
+            if isinstance(dep, str) and dep in parent:
+                a, b = find(tid), find(dep)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    return {tid: find(tid) for tid in plan.tests}
+    return {tid: find(tid) for tid in parent}
 
 
-def component_key(nodeid: str, rootpath: Path) -> str | None:
-    """The dependency component of a plan item's node id, or None for an independent test."""
+def component_key(nodeid: str, rootpath: Path, files: dict[str, dict[str, str]]) -> str | None:
+    """The dependency component of a plan item's node id, or None for an independent test.
+
+    ``files`` caches each plan file's components for the duration of one scheduling pass.
+    """
     parts = nodeid.split("::")
     if len(parts) != 3 or not parts[0].endswith(".json"):
         return None
-    components = _components(str(rootpath / parts[0]))
+    components = files.get(parts[0])
+    if components is None:
+        components = files[parts[0]] = _components(str(rootpath / parts[0]))
     key = components.get(parts[2])
     if key is None:
         return None
@@ -80,8 +90,9 @@ def work_units(collection: Sequence[str], rootpath: Path, workers: int) -> list[
     """
     groups: dict[str, list[int]] = {}
     single: list[int] = []
+    files: dict[str, dict[str, str]] = {}
     for index, nodeid in enumerate(collection):
-        key = component_key(nodeid, rootpath)
+        key = component_key(nodeid, rootpath, files)
         if key is None:
             single.append(index)
         else:
