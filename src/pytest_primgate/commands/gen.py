@@ -22,6 +22,7 @@ from pytest_primgate.manifests.routes_map import load_routes_map
 
 DEFAULT_STATUS = "live"
 CLASSES = ("live", "new", "off")
+NO_PRIM = "No prim selected by --status"
 
 
 def default_schema_dir() -> Path:
@@ -64,6 +65,8 @@ def selected(prim: Prim, words: frozenset[str]) -> bool:
 
 
 def _lines(gen: Generation, plan: Path, check: bool) -> list[str]:
+    if not gen.routes and gen.notes[:1] and gen.notes[0].startswith(NO_PRIM):
+        return [gen.notes[0]]
     if not gen.routes:
         return ["All routes of the selected prims have test coverage."]
     by_id = {t["id"]: t for t in gen.tests}
@@ -99,6 +102,9 @@ def generate(prim_files: Sequence[Path], plan: Path, status: str,
         return cache[prim]
 
     gen = plan_generation(data, prims, routes, schemas)
+    if not prims:
+        found = sorted({p.status or "(none)" for p in load_prims(prim_files)})
+        gen.notes.insert(0, f"{NO_PRIM} {status} (statuses found: {', '.join(found) or '-'}).")
     return text, apply_generation(text, data, gen), gen
 
 

@@ -98,19 +98,26 @@ def apply_to_data(data: dict[str, Any], gen: Generation) -> dict[str, Any]:
     return out
 
 
-def _edits(text: str, gen: Generation, unit: str, newline: str) -> list[Edit]:
+def _edits(text: str, data: dict[str, Any], gen: Generation, unit: str,
+           newline: str) -> list[Edit]:
     top = _members(text, _skip(text, 0))
     edits: list[Edit] = []
     groups_pos, tests_pos = top["groups"][0], top["tests"][0]
+    final = {str(g.get("id")): g.get("tests") for g in apply_to_data(data, gen)["groups"]}
     for _, gpos, _ in iter_array(text, groups_pos):
         group = _members(text, gpos)
         gid = json.loads(text[group["id"][0]:group["id"][1]]) if "id" in group else None
-        placed = gen.placements.get(str(gid)) if gid is not None else None
-        if not placed or "tests" not in group:
+        if gid is None or not gen.placements.get(str(gid)) or "tests" not in group:
             continue
         arr = group["tests"][0]
         ids = [json.loads(text[s:e]) for _, s, e in iter_array(text, arr)]
-        inserts = [(tid, ids.index(b) if b in ids else None) for tid, b in placed]
+        order = list(final.get(str(gid)) or [])
+        inserts: list[tuple[Any, int | None]] = []
+        for index, tid in enumerate(order):
+            if tid in ids:
+                continue
+            following = next((x for x in order[index + 1:] if x in ids), None)
+            inserts.append((tid, ids.index(following) if following is not None else None))
         edits += _array_edits(text, arr, inserts, unit, newline)
     if gen.new_groups:
         edits += _array_edits(text, groups_pos, [(g, None) for g in gen.new_groups], unit,
@@ -137,7 +144,7 @@ def apply_generation(text: str, data: dict[str, Any], gen: Generation) -> str:
     unit = indent_unit(text)
     expected = apply_to_data(data, gen)
     edited = text
-    for start, end, new in sorted(_edits(text, gen, unit, newline), key=lambda e: -e[0]):
+    for start, end, new in sorted(_edits(text, data, gen, unit, newline), key=lambda e: -e[0]):
         edited = edited[:start] + new + edited[end:]
     try:
         if json.loads(edited) == expected:

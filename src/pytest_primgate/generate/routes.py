@@ -227,30 +227,40 @@ class _Planner:
             self.out.captures[str(test["id"])] = captures
 
     def place(self, prim: Prim, test_id: str, segments: Sequence[str], method: str) -> None:
+        """Into the prim's group (new when none has its id): a health test first, any other
+        before the first DELETE of a resource its path lives under, else last."""
         group = self.group_of(prim)
-        if group is None:
-            made = next((g for g in self.out.new_groups if g["id"] == prim.id), None)
-            if made is None:
-                made = {"id": prim.id, "name": f"{prim.name.removesuffix('.sh')} ({prim.name})",
-                        "prompt": f"Test all {prim.name} endpoints on {prim.endpoint}.",
-                        "tests": []}
-                self.out.new_groups.append(made)
-            made["tests"].append(test_id)
-            return
-        before = None
-        if method == "GET" and not segments:
-            ids = [str(x) for x in group.get("tests") or []]
-            before = ids[0] if ids else None
+        made = next((g for g in self.out.new_groups if g["id"] == prim.id), None)
+        if group is None and made is None:
+            made = {"id": prim.id, "name": f"{prim.name.removesuffix('.sh')} ({prim.name})",
+                    "prompt": f"Test all {prim.name} endpoints on {prim.endpoint}.",
+                    "tests": []}
+            self.out.new_groups.append(made)
+        if made is not None:
+            current: list[str] = made["tests"]
         else:
-            by_id = {str(t.get("id")): t for t in self.tests}
-            for tid in group.get("tests") or []:
-                parsed = test_route(by_id.get(str(tid), {}))
-                if (parsed and parsed[0] == "DELETE" and len(parsed[2]) <= len(segments)
-                        and match_score(segments[:len(parsed[2])], parsed[2]) is not None
-                        and list(parsed[2]) != list(segments)):
-                    before = str(tid)
-                    break
-        self.out.placements.setdefault(prim.id, []).append((test_id, before))
+            assert group is not None
+            current = [str(x) for x in group.get("tests") or []]
+            for placed, before_id in self.out.placements.get(prim.id, []):
+                current.insert(current.index(before_id) if before_id in current
+                               else len(current), placed)
+        before = self._before(current, segments, method)
+        if made is not None:
+            made["tests"].insert(current.index(before) if before else len(current), test_id)
+        else:
+            self.out.placements.setdefault(prim.id, []).append((test_id, before))
+
+    def _before(self, current: Sequence[str], segments: Sequence[str],
+                method: str) -> str | None:
+        if method == "GET" and not segments:
+            return current[0] if current else None
+        by_id = {str(t.get("id")): t for t in self.all_tests()}
+        for tid in current:
+            parsed = test_route(by_id.get(tid, {}))
+            if (parsed and parsed[0] == "DELETE" and len(parsed[2]) < len(segments)
+                    and match_score(segments[:len(parsed[2])], parsed[2]) is not None):
+                return tid
+        return None
 
     def health_test(self, prim: Prim, test_id: str) -> dict[str, Any]:
         return {"id": test_id, "service": prim.name, "test": "Health check", "method": "GET",
