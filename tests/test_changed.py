@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -283,3 +284,53 @@ def test_gate_workflow_uses_existing_options_and_outputs() -> None:
     assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
     ci = yaml.safe_load((WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))
     assert ci["jobs"]["test"]["steps"][-1]["run"] == "bash .ci/run"
+
+
+def test_gate_workflow_triggers_coverage_step_and_one_updated_comment() -> None:
+    workflow = yaml.safe_load((WORKFLOWS / "gate.yml").read_text(encoding="utf-8"))
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"pull_request", "push", "schedule", "workflow_dispatch"}
+    assert "packages/**" in triggers["pull_request"]["paths"]
+    assert triggers["push"]["branches"] == ["main"]
+    assert triggers["push"]["paths"] == triggers["pull_request"]["paths"]
+    assert len(triggers["schedule"][0]["cron"].split()) == 5
+    steps = {s.get("id") or s.get("name") or s["uses"]: s
+             for s in workflow["jobs"]["gate"]["steps"]}
+    changed = steps["changed"]["run"]
+    assert "primgate changed --all --github-output" in changed
+    assert 'primgate changed --base "$BASE" --github-output' in changed
+    assert "primgate gen --check $PRIMGATE_PRIM_FILES" in steps["coverage"]["run"]
+    assert steps["coverage"]["if"] == "always() && steps.changed.outcome == 'success'"
+    comment = next(s for s in steps.values() if s.get("name", "").startswith("Comment on"))
+    script = comment["with"]["script"]
+    assert "const marker = '<!-- primgate-gate -->';" in script
+    assert "github.rest.issues.updateComment" in script
+    assert script.index("updateComment") < script.index("createComment")
+    assert "listComments" in script
+
+
+def test_gate_workflow_coverage_step_script(tmp_path: Path) -> None:
+    """The step's bash script, run as the runner would: skipped without a prims layout, exit 1
+    with the uncovered routes written for the PR comment."""
+    workflow = yaml.safe_load((WORKFLOWS / "gate.yml").read_text(encoding="utf-8"))
+    step = next(s for s in workflow["jobs"]["gate"]["steps"] if s.get("id") == "coverage")
+    env = {**os.environ, **workflow["env"],
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run_step() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    (tmp_path / "gate-results").mkdir()
+    skipped = run_step()
+    assert skipped.returncode == 0 and skipped.stdout.startswith("::notice title=primgate gen::")
+    write(tmp_path, "packages/store/prim.yaml", prim_yaml("store", "live") + (
+        'routes_map:\n  - route: "GET /v1/buckets"\n    status: 200\n'))
+    write(tmp_path, "tests/smoke-test-plan.json", json.dumps(plan({"store": [
+        t("H-2", "https://store.prim.sh/")]})))
+    failed = run_step()
+    assert failed.returncode == 1
+    report = (tmp_path / "gate-results" / "gen-check.txt").read_text(encoding="utf-8")
+    assert report.splitlines() == [
+        "Missing 1 test(s) for routes_map routes:",
+        "  ST-1  GET https://store.prim.sh/v1/buckets  (packages/store/prim.yaml:6)"]
