@@ -81,8 +81,9 @@ def _lines(gen: Generation, plan: Path, check: bool) -> list[str]:
 
 
 def generate(prim_files: Sequence[Path], plan: Path, status: str,
-             schema_dir: Path | None = None) -> tuple[str, str, Generation]:
-    """(plan text now, plan text with the generated tests, what was generated)."""
+             schema_dir: Path | None = None, write: bool = True) -> tuple[str, str, Generation]:
+    """(plan text now, plan text with the generated tests, what was generated); with
+    ``write=False`` the second text is the first (nothing is rendered)."""
     words = parse_status(status)
     unknown = sorted(words - {"all", *CLASSES, *STATUSES})
     if unknown or not words:
@@ -105,19 +106,20 @@ def generate(prim_files: Sequence[Path], plan: Path, status: str,
     if not prims:
         found = sorted({p.status or "(none)" for p in load_prims(prim_files)})
         gen.notes.insert(0, f"{NO_PRIM} {status} (statuses found: {', '.join(found) or '-'}).")
-    return text, apply_generation(text, data, gen), gen
+    return text, apply_generation(text, data, gen) if write else text, gen
 
 
 def run(args: argparse.Namespace) -> int:
     """0: covered (or tests written); 1: ``--check`` found uncovered routes; 2: bad input."""
     try:
-        before, after, gen = generate(args.prim_files, args.plan, args.status, args.schemas)
+        before, after, gen = generate(args.prim_files, args.plan, args.status, args.schemas,
+                                     write=not args.check)
     except (ManifestError, OSError) as exc:
         print(f"primgate gen: {exc}")
         return 2
+    if not args.check and after != before:
+        args.plan.write_bytes(after.encode("utf-8"))
     print("\n".join(_lines(gen, args.plan, args.check)))
     if args.check:
         return 1 if gen.routes else 0
-    if after != before:
-        args.plan.write_bytes(after.encode("utf-8"))
     return 0

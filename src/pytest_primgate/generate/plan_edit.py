@@ -85,25 +85,31 @@ def _members(text: str, pos: int) -> dict[str, tuple[int, int]]:
 
 def apply_to_data(data: dict[str, Any], gen: Generation) -> dict[str, Any]:
     """The same change on parsed plan data (a new object; ``data`` is not modified)."""
-    out = copy.deepcopy(data)
-    for group in out.get("groups") or []:
-        for test_id, before in gen.placements.get(str(group.get("id")), []):
-            ids = group.setdefault("tests", [])
-            ids.insert(ids.index(before) if before in ids else len(ids), test_id)
-    out.setdefault("groups", []).extend(copy.deepcopy(gen.new_groups))
-    for test in out.get("tests") or []:
-        if isinstance(test, dict) and test.get("id") in gen.captures:
-            test["captures"] = dict(gen.captures[test["id"]])
-    out.setdefault("tests", []).extend(copy.deepcopy(gen.tests))
+    out = dict(data)
+    groups: list[Any] = []
+    for group in data.get("groups") or []:
+        placed = gen.placements.get(str(group.get("id"))) if isinstance(group, dict) else None
+        if placed:
+            ids = list(group.get("tests") or [])
+            for test_id, before in placed:
+                ids.insert(ids.index(before) if before in ids else len(ids), test_id)
+            group = {**group, "tests": ids}
+        groups.append(group)
+    out["groups"] = groups + copy.deepcopy(gen.new_groups)
+    out["tests"] = [
+        {**t, "captures": dict(gen.captures[t["id"]])}
+        if isinstance(t, dict) and t.get("id") in gen.captures else t
+        for t in data.get("tests") or []
+    ] + copy.deepcopy(gen.tests)
     return out
 
 
-def _edits(text: str, data: dict[str, Any], gen: Generation, unit: str,
+def _edits(text: str, expected: dict[str, Any], gen: Generation, unit: str,
            newline: str) -> list[Edit]:
     top = _members(text, _skip(text, 0))
     edits: list[Edit] = []
     groups_pos, tests_pos = top["groups"][0], top["tests"][0]
-    final = {str(g.get("id")): g.get("tests") for g in apply_to_data(data, gen)["groups"]}
+    final = {str(g.get("id")): g.get("tests") for g in expected["groups"]}
     for _, gpos, _ in iter_array(text, groups_pos):
         group = _members(text, gpos)
         gid = json.loads(text[group["id"][0]:group["id"][1]]) if "id" in group else None
@@ -122,7 +128,7 @@ def _edits(text: str, data: dict[str, Any], gen: Generation, unit: str,
     if gen.new_groups:
         edits += _array_edits(text, groups_pos, [(g, None) for g in gen.new_groups], unit,
                               newline)
-    for _, tpos, tend in iter_array(text, tests_pos):
+    for _, tpos, tend in iter_array(text, tests_pos) if gen.captures else ():
         test = _members(text, tpos)
         if "id" not in test or "captures" not in test:
             continue
@@ -144,7 +150,7 @@ def apply_generation(text: str, data: dict[str, Any], gen: Generation) -> str:
     unit = indent_unit(text)
     expected = apply_to_data(data, gen)
     edited = text
-    for start, end, new in sorted(_edits(text, data, gen, unit, newline), key=lambda e: -e[0]):
+    for start, end, new in sorted(_edits(text, expected, gen, unit, newline), key=lambda e: -e[0]):
         edited = edited[:start] + new + edited[end:]
     try:
         if json.loads(edited) == expected:

@@ -10,6 +10,7 @@ that create the resources its path names. Decisions: ``docs/decisions.md`` ("pri
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,40 +92,67 @@ def base_url(endpoint: str) -> str:
     return endpoint.rstrip("/") if "://" in endpoint else f"https://{endpoint.rstrip('/')}"
 
 
-def test_route(test: Mapping[str, Any]) -> tuple[str, str, list[str]] | None:
-    """(method, host, path segments) of a plan test's endpoint, query dropped."""
-    endpoint = test.get("endpoint")
-    if not isinstance(endpoint, str):
-        return None
+@functools.lru_cache(maxsize=65536)
+def _parse(method: str, endpoint: str) -> tuple[str, str, tuple[str, ...]] | None:
     try:
         parts = urlsplit(endpoint)
         host = (parts.hostname or "").lower()
     except ValueError:
         return None
-    return str(test.get("method", "GET")).upper(), host, split_path(parts.path)
+    return method.upper(), host, tuple(split_path(parts.path))
+
+
+def test_route(test: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]] | None:
+    """(method, host, path segments) of a plan test's endpoint, query dropped."""
+    endpoint = test.get("endpoint")
+    if not isinstance(endpoint, str):
+        return None
+    return _parse(str(test.get("method", "GET")), endpoint)
+
+
+class RouteIndex:
+    """One prim's routes grouped by method, length and which segments are literal: a test is
+    matched with one dict lookup per literal pattern instead of a scan over every route."""
+
+    def __init__(self, host: str, routes: Sequence[RouteEntry]) -> None:
+        self.host = host
+        Table = dict[tuple[str, ...], tuple[int, RouteEntry]]
+        self.patterns: dict[tuple[str, int], dict[tuple[int, ...], Table]] = {}
+        for order, route in enumerate(routes):
+            segments = split_path(route.path)
+            literal = tuple(i for i, seg in enumerate(segments) if not _is_param(seg))
+            tables = self.patterns.setdefault((route.method, len(segments)), {})
+            values = tuple(segments[i] for i in literal)
+            tables.setdefault(literal, {}).setdefault(values, (order, route))
+
+    def covering(self, test: Mapping[str, Any]) -> RouteEntry | None:
+        """The most specific route a test exercises (first listed on a tie)."""
+        parsed = test_route(test)
+        if parsed is None or parsed[1] != self.host:
+            return None
+        segments = parsed[2]
+        best: tuple[int, int, RouteEntry] | None = None
+        for literal, table in self.patterns.get((parsed[0], len(segments)), {}).items():
+            values = tuple(segments[i] for i in literal)
+            if any("{{" in v for v in values):
+                continue
+            found = table.get(values)
+            if found is not None and (best is None or (-len(literal), found[0]) < best[:2]):
+                best = (-len(literal), found[0], found[1])
+        return best[2] if best else None
 
 
 def covering_route(test: Mapping[str, Any], host: str,
                    routes: Sequence[RouteEntry]) -> RouteEntry | None:
     """The most specific route of one prim a test exercises (first listed on a tie)."""
-    parsed = test_route(test)
-    if parsed is None or parsed[1] != host:
-        return None
-    best: tuple[int, RouteEntry] | None = None
-    for route in routes:
-        if route.method != parsed[0]:
-            continue
-        score = match_score(split_path(route.path), parsed[2])
-        if score is not None and (best is None or score > best[0]):
-            best = (score, route)
-    return best[1] if best else None
+    return RouteIndex(host, routes).covering(test)
 
 
 def uncovered(tests: Sequence[Mapping[str, Any]], prim: Prim,
               routes: Sequence[RouteEntry]) -> list[RouteEntry]:
     """Routes of one prim (listed order, duplicates once) that no test covers."""
-    host = prim_host(prim.endpoint)
-    covered = {r.key for t in tests if (r := covering_route(t, host, routes)) is not None}
+    index = RouteIndex(prim_host(prim.endpoint), routes)
+    covered = {r.key for t in tests if (r := index.covering(t)) is not None}
     out: list[RouteEntry] = []
     for route in routes:
         if route.key not in covered and all(route.key != o.key for o in out):
@@ -175,6 +203,15 @@ class _Planner:
         self.tests: list[dict[str, Any]] = [
             t for t in data.get("tests") or [] if isinstance(t, dict)]
         self.existing = {str(t.get("id")) for t in self.tests}
+        self.by_id = {str(t.get("id")): t for t in self.tests}
+        self.captured: dict[str, dict[str, Any]] = {}
+        self.posts: dict[str, list[dict[str, Any]]] = {}
+        for test in self.tests:
+            for var in _captures(test):
+                self.captured.setdefault(var, test)
+            parsed = test_route(test)
+            if parsed is not None and parsed[0] == "POST":
+                self.posts.setdefault(parsed[1], []).append(test)
         self.schemas = schemas
         self.numbers = _max_numbers(self.tests)
         self.out = Generation()
@@ -206,7 +243,8 @@ class _Planner:
 
     def creator(self, host: str, segments: Sequence[str]) -> dict[str, Any] | None:
         """The first test that POSTs to the collection ``segments`` (params match anything)."""
-        for test in self.all_tests():
+        candidates: list[dict[str, Any]] = [*self.posts.get(host, ()), *self.out.tests]
+        for test in candidates:
             parsed = test_route(test)
             if (parsed and parsed[0] == "POST" and parsed[1] == host
                     and match_score(segments, parsed[2]) is not None):
@@ -214,8 +252,12 @@ class _Planner:
         return None
 
     def capturer(self, var: str, exclude: str) -> dict[str, Any] | None:
-        return next((t for t in self.all_tests()
-                     if t.get("id") != exclude and var in _captures(t)), None)
+        found = self.captured.get(var)
+        if found is not None and found.get("id") != exclude:
+            return found
+        generated: dict[str, Any] | None = next(
+            (t for t in self.out.tests if t.get("id") != exclude and var in _captures(t)), None)
+        return generated
 
     def schema(self, prim: str, method: str, path: str) -> Mapping[str, Any]:
         return self.schemas(prim).get(f"{method} {route_template(path)}") or {}
@@ -223,6 +265,7 @@ class _Planner:
     def add_capture(self, test: dict[str, Any], var: str, path: str) -> None:
         captures = {**_captures(test), var: path}
         test["captures"] = captures
+        self.captured.setdefault(var, test)
         if test.get("id") in self.existing:
             self.out.captures[str(test["id"])] = captures
 
@@ -254,9 +297,9 @@ class _Planner:
                 method: str) -> str | None:
         if method == "GET" and not segments:
             return current[0] if current else None
-        by_id = {str(t.get("id")): t for t in self.all_tests()}
         for tid in current:
-            parsed = test_route(by_id.get(tid, {}))
+            test = self.by_id.get(tid)
+            parsed = test_route(test) if test is not None else None
             if (parsed and parsed[0] == "DELETE" and len(parsed[2]) < len(segments)
                     and match_score(segments[:len(parsed[2])], parsed[2]) is not None):
                 return tid
@@ -273,9 +316,9 @@ class _Planner:
         """Input of a test covering another route of the prim with the same request type."""
         if not route.request:
             return None
-        host = prim_host(prim.endpoint)
+        index = RouteIndex(prim_host(prim.endpoint), routes)
         for test in self.tests:
-            other = covering_route(test, host, routes)
+            other = index.covering(test)
             if other is not None and other.key != route.key and other.request == route.request:
                 return test.get("input")
         return {}
@@ -290,6 +333,7 @@ class _Planner:
         if health is None:
             health = f"{prefix}-H1"
             self.out.tests.append(self.health_test(prim, health))
+            self.by_id[health] = self.out.tests[-1]
             self.place(prim, health, [], "GET")
         ids = [self.next_id(prefix) for _ in missing]
         shells: list[dict[str, Any]] = []
@@ -298,6 +342,7 @@ class _Planner:
                      "endpoint": base_url(prim.endpoint) + route.path, "generated": True}
             shells.append(shell)
             self.out.tests.append(shell)
+            self.by_id[test_id] = shell
             self.out.routes.append((route, test_id))
         funding = self.funding()
         for route, shell, test_id in zip(missing, shells, ids, strict=True):
