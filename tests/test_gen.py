@@ -242,3 +242,25 @@ def test_bad_plan_and_bad_status(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out = gen(capsys, prims, "--plan", things_plan(tmp_path), "--status", "live,shipped")
     assert (code, out) == (2, ["primgate gen: --status: unknown status 'shipped' (use live, new, "
                                "off, a prim.yaml status or all)"])
+
+
+def test_upstream_plan_agrees_with_gen_gate(upstream_dir: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """prim.sh's plan was grown by gen-gate from the reference-era prim.yaml files: against
+    those every route is covered; against HEAD's, only the routes added since are missing."""
+    prim = upstream_dir / "prim"
+    plan_path = prim / "smoke-test-plan.json"
+    reference = sorted((prim / "prim-yaml").glob("*.yaml"))
+    assert gen(capsys, "--check", *reference, "--plan", plan_path) == (
+        0, ["All routes of the selected prims have test coverage."])
+    head = sorted((prim / "head" / "packages").glob("*/prim.yaml"))
+    code, out = gen(capsys, "--check", *head, "--plan", plan_path, "--status", "all")
+    assert code == 1
+    assert [line.split("  ")[1:3] for line in out[1:]] == [
+        ["FC-1", "GET https://faucet.prim.sh/v1/faucet/treasury"],
+        ["FC-2", "POST https://faucet.prim.sh/v1/faucet/refill"],
+        ["FEEDBACK-1", "POST https://feedback.prim.sh/v1/submit"],
+        ["FEEDBACK-2", "GET https://feedback.prim.sh/v1/feed"],
+        ["GATE-1", "POST https://gate.prim.sh/v1/redeem"],
+        ["ST-12", "POST https://store.prim.sh/v1/buckets/{{bucket_id}}/presign"],
+    ]
