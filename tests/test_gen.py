@@ -264,3 +264,29 @@ def test_upstream_plan_agrees_with_gen_gate(upstream_dir: Path,
         ["GATE-1", "POST https://gate.prim.sh/v1/redeem"],
         ["ST-12", "POST https://store.prim.sh/v1/buckets/{{bucket_id}}/presign"],
     ]
+
+
+@pytest.mark.parametrize("style", [
+    {"indent": "\t"}, {"indent": 1}, {"indent": 2, "sort_keys": True},
+    {"separators": (",", ":")}, {},
+])
+def test_any_json_style_only_gains_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], style: dict[str, Any]
+) -> None:
+    body = plan({"things": [t("TH-1", "https://things.prim.sh/", service="things.sh")],
+                 "empty": []})
+    plan_path = tmp_path / "smoke-test-plan.json"
+    original = json.dumps(body, **style) + "\n"
+    plan_path.write_text(original, encoding="utf-8")
+    prims = prim_file(tmp_path, "things", ["POST /v1/things", "GET /v1/things/:id",
+                                           "DELETE /v1/things/:id", "GET /v1/things/:id/x"])
+    assert gen(capsys, prims, "--plan", plan_path)[0] == 0
+    after = plan_path.read_text(encoding="utf-8")
+    ops = difflib.SequenceMatcher(None, original, after, autojunk=False).get_opcodes()
+    assert all(op in ("equal", "insert") for op, *_ in ops)
+    assert json.loads(after)["groups"][0]["tests"] == [
+        "TH-1", "THINGS-1", "THINGS-2", "THINGS-4", "THINGS-3"]
+    tight = "separators" in style
+    assert ('"id":"THINGS-1"' in after) is tight and ('"id": "THINGS-1"' in after) is not tight
+    assert gen(capsys, prims, "--plan", plan_path)[0] == 0
+    assert plan_path.read_text(encoding="utf-8") == after

@@ -40,27 +40,40 @@ def indent_unit(text: str) -> str:
     return ws or "  "
 
 
-def _render(value: Any, indent: str | None, unit: str, newline: str) -> str:
+_SPACED = (", ", ": ")
+_TIGHT = (",", ":")
+
+
+def _render(value: Any, indent: str | None, unit: str, newline: str,
+            separators: tuple[str, str] = _SPACED) -> str:
     if indent is None:
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, indent=unit, ensure_ascii=False).replace("\n", newline + indent)
+        return json.dumps(value, ensure_ascii=False, separators=separators)
+    return json.dumps(value, indent=unit, ensure_ascii=False,
+                      separators=(",", separators[1])).replace("\n", newline + indent)
+
+
+def _separators(text: str) -> tuple[str, str]:
+    """``(", ", ": ")`` unless the file writes ``"key":value`` without a space."""
+    return _TIGHT if '":' in text and '": ' not in text else _SPACED
 
 
 def _array_edits(text: str, pos: int, inserts: Sequence[tuple[Any, int | None]], unit: str,
                  newline: str) -> list[Edit]:
     """Edits inserting values into the array at ``pos`` (index to insert before, or None)."""
+    seps = _separators(text)
     elements = [(start, end) for _, start, end in iter_array(text, pos)]
     if not elements:
         close = _skip(text, pos + 1)
         outer = _line_indent(text, pos)
         inner = outer + unit
-        body = ("," + newline + inner).join(_render(v, inner, unit, newline) for v, _ in inserts)
+        body = ("," + newline + inner).join(_render(v, inner, unit, newline, seps)
+                                            for v, _ in inserts)
         return [(pos, close + 1, f"[{newline}{inner}{body}{newline}{outer}]")]
     if len(elements) >= 2:
         sep = text[elements[0][1]:elements[1][0]]
     else:
         lead = text[pos + 1:elements[0][0]]
-        sep = "," + lead if "\n" in lead else ", "
+        sep = "," + lead if "\n" in lead else seps[0]
     indent = sep[sep.rfind("\n") + 1:] if "\n" in sep else None
     multiline = indent is not None and "\n" in text[elements[-1][0]:elements[-1][1]]
     value_indent = indent if multiline else None
@@ -68,7 +81,7 @@ def _array_edits(text: str, pos: int, inserts: Sequence[tuple[Any, int | None]],
     grouped: dict[int | None, list[str]] = {}
     for value, before in inserts:
         key = before if before is not None and before < len(elements) else None
-        grouped.setdefault(key, []).append(_render(value, value_indent, unit, newline))
+        grouped.setdefault(key, []).append(_render(value, value_indent, unit, newline, seps))
     for before, rendered in grouped.items():
         if before is None:
             end = elements[-1][1]
@@ -136,7 +149,8 @@ def _edits(text: str, expected: dict[str, Any], gen: Generation, unit: str,
         if tid in gen.captures:
             start, end = test["captures"]
             indent = _line_indent(text, start) if "\n" in text[tpos:tend] else None
-            edits.append((start, end, _render(gen.captures[tid], indent, unit, newline)))
+            edits.append((start, end, _render(gen.captures[tid], indent, unit, newline,
+                                              _separators(text))))
     if gen.tests:
         edits += _array_edits(text, tests_pos, [(t, None) for t in gen.tests], unit, newline)
     return edits
