@@ -122,20 +122,23 @@ def test_upstream_prims_against_the_example_plan(
     upstream_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """prim.sh HEAD: every prim is on hold, so ``--status all`` selects them; 47 routes lack a
-    test in the example plan."""
+    test in the example plan, and 4 prims a health test (51 tests)."""
     prims = sorted((upstream_dir / "prim" / "head" / "packages").glob("*/prim.yaml"))
     plan_path = MANIFESTS / "smoke-test-plan.json"
     original = plan_path.read_bytes()
     code, out = gen(capsys, "--check", *prims, "--plan", plan_path, "--status", "all")
     assert code == 1 and plan_path.read_bytes() == original
-    assert out[0] == "Missing 47 test(s) for routes_map routes:"
-    listed = [line.split("  ")[2] for line in out[1:48]]
+    assert out[0] == "Missing 51 test(s) for routes_map routes:"
+    ids = [line.split("  ")[1] for line in out[1:52]]
+    assert [i for i in ids if i.endswith("-H1")] == ["E-H1", "FEEDBACK-H1", "GATE-H1", "SP-H1"]
+    listed = [line.split("  ")[2] for line in out[1:52] if not line.split("  ")[1].endswith("H1")]
+    assert len(listed) == 47
     assert "POST https://store.prim.sh/v1/buckets/{{bucket_id}}/quota/reconcile" in listed
     assert "POST https://store.prim.sh/v1/buckets/{{bucket_id}}/presign" in listed
     assert "DELETE https://email.prim.sh/v1/mailboxes/{{mailbox_id}}/webhooks/{{webhook_id}}" \
         in listed
     assert not any("/v1/buckets/{{bucket_id}}/objects" in x for x in listed)
-    assert out[48:] == [
+    assert out[52:] == [
         "note: E-7 needs {{message_id}}: no test captures it; it runs blocked until one does",
         "note: W-7 needs {{fund_request_id}}: no test captures it; it runs blocked until one does",
         "note: W-8 needs {{fund_request_id}}: no test captures it; it runs blocked until one does",
@@ -259,8 +262,10 @@ def test_upstream_plan_agrees_with_gen_gate(upstream_dir: Path,
     assert [line.split("  ")[1:3] for line in out[1:]] == [
         ["FC-1", "GET https://faucet.prim.sh/v1/faucet/treasury"],
         ["FC-2", "POST https://faucet.prim.sh/v1/faucet/refill"],
+        ["FEEDBACK-H1", "GET https://feedback.prim.sh/"],
         ["FEEDBACK-1", "POST https://feedback.prim.sh/v1/submit"],
         ["FEEDBACK-2", "GET https://feedback.prim.sh/v1/feed"],
+        ["GATE-H1", "GET https://gate.prim.sh/"],
         ["GATE-1", "POST https://gate.prim.sh/v1/redeem"],
         ["ST-12", "POST https://store.prim.sh/v1/buckets/{{bucket_id}}/presign"],
     ]

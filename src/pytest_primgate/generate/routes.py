@@ -332,9 +332,16 @@ class _Planner:
         health = self.health(prim, host)
         if health is None:
             health = f"{prefix}-H1"
+            root = next((r for r in missing if r.method == "GET" and not split_path(r.path)),
+                        RouteEntry(prim.id, "GET", "/", 200, "Health check", "Free.", "", False,
+                                   prim.path, prim.line))
+            missing = [r for r in missing if r is not root]
             self.out.tests.append(self.health_test(prim, health))
+            self.out.routes.append((root, health))
             self.by_id[health] = self.out.tests[-1]
             self.place(prim, health, [], "GET")
+            if not missing:
+                return
         ids = [self.next_id(prefix) for _ in missing]
         shells: list[dict[str, Any]] = []
         for route, test_id in zip(missing, ids, strict=True):
