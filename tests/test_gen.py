@@ -295,3 +295,24 @@ def test_any_json_style_only_gains_characters(
     assert ('"id":"THINGS-1"' in after) is tight and ('"id": "THINGS-1"' in after) is not tight
     assert gen(capsys, prims, "--plan", plan_path)[0] == 0
     assert plan_path.read_text(encoding="utf-8") == after
+
+
+def test_missing_health_test_is_generated_once(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    plan_path = things_plan(tmp_path, indent=2)
+    prims = prim_file(tmp_path, "widgets", ["GET /v1/widgets", "GET /"])
+    code, out = gen(capsys, "--check", prims, "--plan", plan_path)
+    assert code == 1 and out == [
+        "Missing 2 test(s) for routes_map routes:",
+        f"  WIDGETS-H1  GET https://widgets.prim.sh/  ({prims}:9)",
+        f"  WIDGETS-1  GET https://widgets.prim.sh/v1/widgets  ({prims}:6)",
+    ]
+    assert gen(capsys, prims, "--plan", plan_path)[0] == 0
+    data = json.loads(plan_path.read_bytes())
+    health = data["tests"][2]
+    assert (health["id"], health["endpoint"], health["depends_on"]) == (
+        "WIDGETS-H1", "https://widgets.prim.sh/", [])
+    assert health["expected"] == {"status": 200, "body": {"service": "widgets.sh",
+                                                          "status": "ok"}}
+    assert data["tests"][3]["depends_on"] == ["WIDGETS-H1"]
+    assert data["groups"][-1]["tests"] == ["WIDGETS-H1", "WIDGETS-1"]
