@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("done", "check_grow_only", "changed", "lint", "sandbox", "reap", "fetch")
+COMMANDS = ("done", "check_grow_only", "changed", "lint", "sandbox", "reap", "fetch", "gen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,4 +138,7 @@ def add_options(parser: pytest.Parser) -> None:
                   default=DEFAULT_SMOKE)
     parser.addini("primgate_prims", "globs of prim.yaml files", type="linelist",
                   default=DEFAULT_PRIMS)
+    parser.addini("primgate_prim_paths",
+                  "a prim's files for `primgate changed`: GLOB with {id}, or PRIM=GLOB",
+                  type="linelist", default=["packages/{id}/**"])
     parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])
