@@ -149,6 +149,6 @@ def test_more_workers_than_units_shuts_down_the_idle_ones(pytester: pytest.Pytes
     sched = scheduler(pytester, 3)
     workers = [FakeWorker(f"gw{i}") for i in range(3)]
     sent = run_to_end(sched, workers, ids)
-    assert sorted(sum(sent.values(), [])) == list(range(len(ids)))
+    assert sorted(i for s in sent.values() for i in s) == list(range(len(ids)))
     assert sum(1 for s in sent.values() if s) == 1
     assert all(w.shutting_down for w in workers)

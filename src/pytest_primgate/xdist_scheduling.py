@@ -15,9 +15,9 @@ with those tests unrun (the gate counts them as ``not run``) instead of waiting 
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Sequence
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
