@@ -379,3 +379,21 @@ def test_health_for_every_prim_of_primitives_yaml(
             assert response.status_code == 200, prim
             body = response.json()
             assert (body["service"], body["status"]) == (f"{prim}.sh", "ok"), prim
+
+
+def test_primgate_sandbox_routes_lists_every_routes_map_route(
+    upstream_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_primgate.cli import main
+
+    assert main(["sandbox", "--routes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "67 routes of 9 prims, 4 more under every prim id"
+    listed = {" ".join(line.split()[:2]) for line in lines[:-1]}
+    for prim in PRIMS:
+        for route in routes_map(upstream_dir, prim):
+            method, path = route.split(" ", 1)
+            assert f"{method} /{prim}{path}" in listed, route
+    assert "POST   /email/v1/mailboxes  0.05 USDC" in lines
+    assert "POST   /gate/v1/redeem  free" in lines
+    assert "GET    /<prim>/llms.txt  free" in lines
