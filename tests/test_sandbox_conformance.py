@@ -397,3 +397,13 @@ def test_primgate_sandbox_routes_lists_every_routes_map_route(
     assert "POST   /email/v1/mailboxes  0.05 USDC" in lines
     assert "POST   /gate/v1/redeem  free" in lines
     assert "GET    /<prim>/llms.txt  free" in lines
+
+
+def test_packaged_schemas_match_their_generator(repo_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(repo_dir / "scripts" / "sandbox_schemas.py"),
+                           "--check"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(route_schemas()) == sorted(PRIMS)
