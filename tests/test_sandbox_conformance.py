@@ -407,3 +407,38 @@ def test_packaged_schemas_match_their_generator(repo_dir: Path) -> None:
                            "--check"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(route_schemas()) == sorted(PRIMS)
+
+
+def _payer(sandbox: SandboxHandle, account: Any) -> X402Client:
+    funded = httpx.post(sandbox.prim_url("faucet") + "/v1/faucet/usdc",
+                        json={"address": account.address}, timeout=5)
+    assert funded.status_code == 200, funded.text
+    return X402Client(account, SpendPolicy(), timeout=10.0, base_url=sandbox.url)
+
+
+def test_another_wallets_resources_are_403_as_documented(
+    sandbox: SandboxHandle, upstream_dir: Path
+) -> None:
+    me = Account.create()
+    with _payer(sandbox, me) as owner, _payer(sandbox, Account.create()) as stranger:
+        assert owner.post("/wallet/v1/wallets", json=registration(me)).status_code == 201
+        bucket = owner.post("/store/v1/buckets", json={"name": "mine"}).json()["bucket"]["id"]
+        box = owner.post("/email/v1/mailboxes", json={}).json()["id"]
+        checks = [
+            ("wallet", "GET /v1/wallets/:address", f"/v1/wallets/{owner.address}"),
+            ("wallet", "PUT /v1/wallets/:address/policy", f"/v1/wallets/{owner.address}/policy"),
+            ("store", "GET /v1/buckets/:id", f"/v1/buckets/{bucket}"),
+            ("store", "DELETE /v1/buckets/:id", f"/v1/buckets/{bucket}"),
+            ("email", "GET /v1/mailboxes/:id/messages", f"/v1/mailboxes/{box}/messages"),
+            ("email", "DELETE /v1/mailboxes/:id", f"/v1/mailboxes/{box}"),
+        ]
+        for prim, route, path in checks:
+            method = route.split(" ", 1)[0]
+            response = stranger.request(method, f"/{prim}{path}", json={})
+            assert response.status_code == 403, (route, response.text)
+            documented = {(e["status"], e["code"])
+                          for e in routes_map(upstream_dir, prim)[route]["errors"]}
+            assert (403, response.json()["error"]["code"]) in documented, route
+        # the owner's things are untouched
+        assert owner.get(f"/store/v1/buckets/{bucket}").status_code == 200
+        assert owner.get(f"/email/v1/mailboxes/{box}").status_code == 200
