@@ -8,6 +8,7 @@ workers). Workers get the run identity and the sandbox URL from the controller t
 from __future__ import annotations
 
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +157,8 @@ class PrimgateSession:
         key = tuple(sorted(str(p.resolve()) for p in found))
         if key not in self._prims:
             self._prims[key] = load_prims([Path(p) for p in key])
+            for message in self._prims[key].warnings:
+                warnings.warn(pytest.PytestWarning(f"primgate: {message}"), stacklevel=2)
         return self._prims[key]
 
     def close(self) -> None:

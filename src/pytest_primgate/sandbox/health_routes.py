@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from pytest_primgate.sandbox.route_schemas import template
 from pytest_primgate.sandbox.routing import ANY_PRIM
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
 
@@ -101,7 +102,7 @@ def render_llms_txt(app: SandboxApp, prim: str) -> str:
     for spec in FREE_ROUTES:
         lines += ["", f"### {spec}", "", "Free."]
     for route in app.routes_of(prim):
-        lines += ["", f"### {route.method} {route.pattern}", ""]
+        lines += ["", f"### {route.method} {template(route.pattern)}", ""]
         lines.append(f"Price: ${route.price}" if route.price is not None else "Free.")
         desc = _describe(route)
         if desc:
