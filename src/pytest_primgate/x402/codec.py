@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pytest_primgate.x402.errors import X402Error
+from pytest_primgate.x402.text import clean
 
 PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
 PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
@@ -67,7 +68,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def _challenge(obj: dict[str, Any], where: str) -> Challenge:
     version = obj.get("x402Version")
     if version not in (1, 2) or isinstance(version, bool):
-        raise X402Error(f"{where} has x402Version {version!r}, expected 1 or 2")
+        raise X402Error(f"{where} has x402Version {clean(version, 20)}, expected 1 or 2")
     accepts = obj.get("accepts")
     if not isinstance(accepts, list) or not accepts:
         raise X402Error(f"{where} has no 'accepts' requirements")
