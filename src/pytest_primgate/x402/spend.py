@@ -66,8 +66,7 @@ class SpendPolicy:
             amount_of(req)
             domain_for(req)
             if not isinstance(req.get("payTo"), str) or not is_address(req["payTo"]):
-                raise X402Error(f"requirement field 'payTo' {quoted(req.get('payTo'))} "
-                                "is not an address")
+                raise X402Error("requirement field 'payTo' is not an address")
         except X402Error as exc:
             return str(exc)
         timeout = req.get("maxTimeoutSeconds", 1)
