@@ -117,8 +117,8 @@ def test_network_pinning(
         assert reason(result).endswith(message)
 
 
-def test_plan_network_field_pins_the_run(pytester: pytest.Pytester) -> None:
-    """PRIM_NETWORK pins like the option; the refusal names both networks."""
+def test_ini_network_pins_the_run(pytester: pytest.Pytester) -> None:
+    """ini ``primgate_network`` pins like the option; the refusal names both networks."""
     with hostile(Behaviour(accepts=[option()])) as server:
         pytester.makepyfile(test_hostile=ONE_REQUEST.format(url=server.url))
         result = pytester.runpytest_subprocess(
@@ -380,3 +380,47 @@ def test_unicode_digit_amount_is_a_one_line_x402_error(pytester: pytest.Pytester
     assert reason(result) == ("pytest_primgate.x402.errors.X402Error: requirement field "
                               "'amount' is not a decimal amount")
     assert "ValueError" not in result.stdout.str()
+
+
+# -- plan items: the same rules through the plan runner ---------------------------------------
+
+
+def _plan_run(pytester: pytest.Pytester, server_url: str, *args: str) -> pytest.RunResult:
+    from tests.plans import plan, t, write
+
+    write(pytester.path, plan({"infer": [
+        t("INF-1", "https://infer.prim.sh/paid", service="infer.sh", notes="Paid."),
+        t("INF-2", "https://infer.prim.sh/paid", service="infer.sh", notes="Paid."),
+    ]}))
+    base = server_url.rsplit("/", 1)[0]
+    return pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "-p", "no:xdist",
+        "--primgate-base-url", f"infer.prim.sh={base}", "--primgate-results-dir", "out",
+        "--primgate-runs", "1", "--primgate-quorum", "1", *args,
+    )
+
+
+def test_plan_runner_commits_the_spend_on_402_again(pytester: pytest.Pytester) -> None:
+    with hostile(Behaviour(accepts=[option("300000")], paid_status=402,
+                           paid_headers={})) as server:
+        result = _plan_run(pytester, server.url, "--primgate-budget", "0.50")
+        assert server.signed == 1
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert "402 again after paying" in out
+    assert ("payment refused: payment of 0.30 USDC would bring the session total to 0.60 USDC, "
+            "over --primgate-budget 0.50 USDC") in out
+    assert spend(result) == "paid 0.30 USDC in 1 payment (1 unconfirmed) on eip155:84532"
+    data = results(pytester)
+    assert [p["settlement"] for t in data["tests"] for p in t["payments"]] == ["unsettled"]
+
+
+def test_plan_network_field_refuses_another_network(pytester: pytest.Pytester) -> None:
+    with hostile(Behaviour(accepts=[MAINNET])) as server:
+        result = _plan_run(pytester, server.url)
+        assert server.signed == 0
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert out.count("payment refused: 402 asks for eip155:8453; this run pays on "
+                     "eip155:84532") >= 2
+    assert spend(result) == "paid 0.00 USDC in 0 payments"
