@@ -28,5 +28,5 @@ def clean(value: object, limit: int = MAX_CHARS) -> str:
 
 
 def quoted(value: object, limit: int = MAX_CHARS) -> str:
-    """``clean`` in single quotes, for field values inside a message."""
-    return f"'{clean(value, limit)}'"
+    """``clean`` in single quotes for a string, bare for anything else (``0``, ``None``)."""
+    return f"'{clean(value, limit)}'" if isinstance(value, str) else clean(value, limit)
