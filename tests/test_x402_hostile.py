@@ -117,18 +117,29 @@ def test_network_pinning(
         assert reason(result).endswith(message)
 
 
-def test_ini_network_pins_the_run(pytester: pytest.Pytester) -> None:
-    """ini ``primgate_network`` pins like the option; the refusal names both networks."""
+@pytest.mark.parametrize("how", ["ini", "env"])
+def test_ini_or_env_network_pins_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """ini ``primgate_network`` and ``$PRIM_NETWORK`` pin like the option."""
+    args = ["--primgate-allow-mainnet"]
+    if how == "ini":
+        args += ["-o", "primgate_network=eip155:8453"]
+    else:
+        monkeypatch.setenv("PRIM_NETWORK", "eip155:8453")
     with hostile(Behaviour(accepts=[option()])) as server:
-        pytester.makepyfile(test_hostile=ONE_REQUEST.format(url=server.url))
-        result = pytester.runpytest_subprocess(
-            "--primgate", "-p", "no:cacheprovider", "--primgate-wallet", "ephemeral",
-            "--primgate-results-dir", "out", "--primgate-allow-mainnet",
-            "-o", "primgate_network=eip155:8453",
-        )
+        result = run(pytester, ONE_REQUEST.format(url=server.url), *args)
         assert server.signed == 0
     assert result.ret == 1
     assert reason(result).endswith("402 asks for eip155:84532; this run pays on eip155:8453")
+
+
+def test_bad_network_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = run(pytester, ONE_REQUEST.format(url="http://127.0.0.1:9/"),
+                 "--primgate-network", "base-mainnet")
+    assert result.ret == 4
+    assert "--primgate-network expects eip155:N, got 'base-mainnet'" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 # -- 3: the payment header must not follow a redirect to another host ------------------------
