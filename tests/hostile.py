@@ -50,6 +50,8 @@ class Behaviour:
     paid_headers: dict[str, str] = field(default_factory=lambda: {"PAYMENT-RESPONSE": success()})
     redirect_to: str = ""
     """Answer a paid request with a 307 to this URL (the payment is never accepted here)."""
+    drop: bool = False
+    """Close the connection on a paid request without answering."""
     free: bool = False
     """Answer 200 to everything (a landing page); payment headers are still recorded."""
 
@@ -107,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
             challenge = {"x402Version": 2, "error": "payment required",
                          "resource": {"url": self.path}, "accepts": behaviour.accepts}
             self._send(402, {"PAYMENT-REQUIRED": encode_header(challenge)}, b"{}")
+        elif behaviour.drop:
+            self.close_connection = True
         elif behaviour.redirect_to:
             self._send(307, {"Location": behaviour.redirect_to}, b"")
         else:

@@ -140,6 +140,7 @@ def test_refusal_paths_leak_no_secret_under_showlocals(
     behaviours = {
         "again_after_paying": Behaviour(paid_status=402, paid_headers={}),
         "server_error_after_paying": Behaviour(paid_status=500, paid_headers={}),
+        "dropped_after_paying": Behaviour(drop=True),
         "mainnet": Behaviour(accepts=[option(network="eip155:8453", asset=MAINNET_USDC)]),
         "over_max_payment": Behaviour(accepts=[option("5000000")]),
         "unknown_asset": Behaviour(accepts=[option(asset="0x" + "11" * 20)]),
@@ -164,13 +165,14 @@ def test_refusal_paths_leak_no_secret_under_showlocals(
         )
         headers = [h for server in [*servers.values(), landing] for h in server.headers]
         signed = {name: server.signed for name, server in servers.items()}
-    assert signed == {"again_after_paying": 1, "server_error_after_paying": 1, "mainnet": 0,
+    assert signed == {"again_after_paying": 1, "server_error_after_paying": 1,
+                      "dropped_after_paying": 1, "mainnet": 0,
                       "over_max_payment": 0, "unknown_asset": 0, "malformed_amount": 0,
                       "no_exact": 0, "huge_timeout": 1, "redirect": 1}
     assert landing.headers == []
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed") == 1 and outcomes.get("failed") == 8, result.stdout.str()
-    assert len(headers) == 4
+    assert outcomes.get("passed") == 1 and outcomes.get("failed") == 9, result.stdout.str()
+    assert len(headers) == 5
     secrets = {
         "private key": bytes(account.key).hex(),
         "passphrase": PASSPHRASE,
@@ -194,4 +196,5 @@ def test_refusal_paths_leak_no_secret_under_showlocals(
     assert leaks == []
     out = result.stdout.str()
     assert "402 again after paying" in out and "<secret: 2 header(s)>" in out
-    assert "paid 0.04 USDC in 4 payments (4 unconfirmed)" in out
+    assert "paid 0.05 USDC in 5 payments (5 unconfirmed)" in out
+    assert "RemoteProtocolError" in out
