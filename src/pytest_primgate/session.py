@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_primgate.model import ItemRecord, Payment
+from pytest_primgate.x402.networks import DEFAULT_NETWORK
 
 if TYPE_CHECKING:
     import httpx
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from pytest_primgate.manifests.prims import PrimRegistry
     from pytest_primgate.x402.client import X402Client
 
-DEFAULT_NETWORK = "eip155:84532"
-"""Network a run pays on when neither option, ini, environment nor plan names one."""
 SESSION_KEY = pytest.StashKey["PrimgateSession"]()
 
 

@@ -141,7 +141,8 @@ def prepare(
 def make_client(config: pytest.Config, wallet: Wallet, shared: Path | None) -> X402Client:
     """The session's paying client: spend policy from the options, the run's ledger (shared
     by xdist workers and scenario subprocesses) for the budget and the payment log."""
-    from pytest_primgate.session import DEFAULT_NETWORK, SESSION_KEY
+    from pytest_primgate.session import SESSION_KEY
+    from pytest_primgate.x402.networks import DEFAULT_NETWORK
 
     settings = get_settings(config)
     policy = SpendPolicy(

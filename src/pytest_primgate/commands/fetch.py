@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.errors import X402Error
     from pytest_primgate.x402.ledger import Ledger
+    from pytest_primgate.x402.networks import DEFAULT_NETWORK, pinned_network
     from pytest_primgate.x402.spend import SpendPolicy
 
     try:
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         cap = cli_max if cli_max is not None else Decimal("1.00")
-        policy = SpendPolicy(max_payment=cap, budget=cap, pay_to=())
+        network = pinned_network(os.environ.get("PRIM_NETWORK", "")) or DEFAULT_NETWORK
+        policy = SpendPolicy(max_payment=cap, budget=cap, pay_to=(), network=network)
     settings = Settings(enabled=True, wallet=args.wallet, urlmap=urlmap,
                         max_payment=policy.max_payment, min_balance=min_balance,
                         budget=policy.budget, timeout=args.timeout)
