@@ -124,3 +124,16 @@ def test_secret_repr_is_redacted() -> None:
     secret = Secret({"PAYMENT-SIGNATURE": "c2VjcmV0"})
     assert repr(secret) == str(secret) == "<secret: 1 header(s)>"
     assert "c2VjcmV0" not in repr([secret]) and secret.reveal() == {"PAYMENT-SIGNATURE": "c2VjcmV0"}
+
+
+def test_deeply_nested_challenge_is_a_one_line_error() -> None:
+    import base64
+
+    from pytest_primgate.x402.codec import parse_challenge
+
+    header = base64.b64encode(b"[" * 50_000 + b"]" * 50_000).decode()
+    one_line = r"^PAYMENT-REQUIRED header is not base64 of (a )?JSON( object)?$"
+    with pytest.raises(X402Error, match=one_line):
+        parse_challenge(httpx.Response(402, headers={"PAYMENT-REQUIRED": header}))
+    with pytest.raises(X402Error, match=r"^402 without a PAYMENT-REQUIRED header"):
+        parse_challenge(httpx.Response(402, content=b"[" * 50_000))

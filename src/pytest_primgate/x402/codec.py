@@ -50,7 +50,7 @@ def decode_header(value: str) -> dict[str, Any]:
         raise X402Error("is not valid base64") from None
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise X402Error("is not base64 of JSON") from None
     if not isinstance(obj, dict):
         raise X402Error("is not base64 of a JSON object")
@@ -95,7 +95,7 @@ def parse_challenge(response: httpx.Response) -> Challenge:
         return _challenge(obj, f"{PAYMENT_REQUIRED} header")
     try:
         body = json.loads(response.content) if response.content else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and body.get("x402Version") == 1:
         return _challenge(body, "x402 v1 body")
