@@ -58,6 +58,7 @@ def finish_run(
     """Evaluate the gate over the recorded items and publish the verdict everywhere."""
     from pytest_primgate.report import github, results, terminal
 
+    state.join_ledger()
     records = list(state.records)
     gates = prim_gates(records, settings)
     result: GateResult = evaluate(

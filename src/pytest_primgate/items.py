@@ -262,10 +262,15 @@ class PlanItem(PrimgateItem):
                 _finish(self, _single(AttemptResult("failed", reason)), {rp.INFRA_ERROR: problem})
         paid_before = session.payment_count()
 
+        from pytest_primgate.x402.networks import pinned_network
+
+        plan_network = pinned_network(self.plan.network)
+
         def attempt() -> AttemptResult:
             return run_attempt(
                 test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
                 test_id=self.nodeid, redact=self.redact, timeout=settings.timeout,
+                network=plan_network,
             )
 
         decided = run_attempts(attempt, runs, quorum)

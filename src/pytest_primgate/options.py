@@ -121,6 +121,14 @@ def add_options(parser: pytest.Parser) -> None:
                     help="refuse payments once the session total would exceed this")
     group.addoption("--primgate-pay-to", action="append", default=[], metavar="ADDRESS",
                     help="only pay these recipients (repeatable; default any)")
+    group.addoption("--primgate-network", default=None, metavar="eip155:N",
+                    help="pay only on this network (default: ini primgate_network, "
+                    "$PRIM_NETWORK, the plan's network, else eip155:84532)")
+    group.addoption("--primgate-allow-mainnet", action="store_true", default=False,
+                    help="allow payments on a mainnet chain (refused by default)")
+    group.addoption("--primgate-max-timeout", type=int, default=3600, metavar="SECONDS",
+                    help="cap on an authorization's validity, whatever maxTimeoutSeconds "
+                    "asks (default 3600)")
     group.addoption("--primgate-grow-only-base", default=None, metavar="REF",
                     help="fail when a smoke scenario present at git REF is gone")
     group.addoption("--primgate-holdout", default=None, metavar="DIR",
@@ -142,3 +150,4 @@ def add_options(parser: pytest.Parser) -> None:
                   "a prim's files for `primgate changed`: GLOB with {id}, or PRIM=GLOB",
                   type="linelist", default=["packages/{id}/**"])
     parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])
+    parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")

@@ -45,6 +45,10 @@ class Settings:
     max_payment: Decimal = Decimal("1.00")
     budget: Decimal = Decimal("10.00")
     pay_to: tuple[str, ...] = ()
+    network: str | None = None
+    """Network pinned by option, ini or ``$PRIM_NETWORK`` (None: the plan's, else default)."""
+    allow_mainnet: bool = False
+    max_timeout: int = 3600
     grow_only_base: str | None = None
     holdout: Path | None = None
     holdout_threshold: float = 90.0
@@ -81,6 +85,33 @@ def _usdc(value: str, option: str) -> Decimal:
     if amount < 0:
         raise pytest.UsageError(f"{option} must not be negative, got {value!r}")
     return amount
+
+
+def _network(config: pytest.Config) -> str | None:
+    """``--primgate-network``, else ini ``primgate_network``, else ``$PRIM_NETWORK``."""
+    for value, where in (
+        (config.getoption("primgate_network"), "--primgate-network"),
+        (config.getini("primgate_network"), "primgate_network"),
+        (os.environ.get("PRIM_NETWORK"), "PRIM_NETWORK"),
+    ):
+        text = str(value or "").strip()
+        if not text:
+            continue
+        prefix, _, chain = text.partition(":")
+        names = {"base-sepolia": "eip155:84532", "base": "eip155:8453"}
+        if text in names:
+            return names[text]
+        if prefix != "eip155" or not chain.isascii() or not chain.isdigit():
+            raise pytest.UsageError(f"{where} expects eip155:N, got {text!r}")
+        return f"eip155:{int(chain)}"
+    return None
+
+
+def _max_timeout(value: object) -> int:
+    seconds = int(str(value))
+    if seconds <= 0:
+        raise pytest.UsageError(f"--primgate-max-timeout must be positive, got {value!r}")
+    return seconds
 
 
 def _split_csv(values: list[str]) -> tuple[str, ...]:
@@ -146,6 +177,9 @@ def build_settings(config: pytest.Config) -> Settings:
         max_payment=_usdc(opt("primgate_max_payment"), "--primgate-max-payment"),
         budget=_usdc(opt("primgate_budget"), "--primgate-budget"),
         pay_to=_split_csv(opt("primgate_pay_to")),
+        network=_network(config),
+        allow_mainnet=bool(opt("primgate_allow_mainnet")),
+        max_timeout=_max_timeout(opt("primgate_max_timeout")),
         grow_only_base=opt("primgate_grow_only_base"),
         holdout=Path(holdout) if holdout else None,
         holdout_threshold=float(opt("primgate_holdout_threshold")),

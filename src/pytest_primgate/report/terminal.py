@@ -59,13 +59,17 @@ def format_usdc(amount: Decimal) -> str:
 
 
 def spend_line(payments: Sequence[Payment], network: str | None) -> str:
-    """``paid 0.34 USDC in 27 payments on eip155:84532``."""
+    """``paid 0.34 USDC in 27 payments (2 unconfirmed) on eip155:84532``: every authorization
+    handed out counts; those without a settlement proof are unconfirmed (said when any)."""
     if network is None:
         networks = sorted({p.network for p in payments if p.network})
         network = ", ".join(networks) or None
     count = len(payments)
     noun = "payment" if count == 1 else "payments"
     line = f"paid {format_usdc(usdc_total(payments))} USDC in {count} {noun}"
+    unconfirmed = sum(1 for p in payments if p.settlement != "settled")
+    if unconfirmed:
+        line += f" ({unconfirmed} unconfirmed)"
     return f"{line} on {network}" if network else line
 
 
