@@ -65,8 +65,8 @@ def canary_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in rows]
     for r in results:
-        if r.get("error"):
-            lines.append(f"canary {r.get('group')}: error: {r.get('error')}")
+        if r.get("verdict") != "pass":
+            lines.append(f"canary {r.get('group')}: {r.get('reason')}")
         lines.extend(f"canary {r.get('group')}: ux: {note}" for note in r.get("ux_notes") or [])
     return lines
 
