@@ -290,3 +290,28 @@ def test_canary_dry_run_names_docs_and_model(pytester: pytest.Pytester) -> None:
         "https://infer.prim.sh/v1/chat*",
         "1 item would run",
     ])
+
+
+@pytest.mark.parametrize("mode", ["no-xdist", "xdist"])
+def test_canary_items_report_the_same_with_and_without_xdist(
+    pytester: pytest.Pytester, mode: str,
+) -> None:
+    write(pytester.path, canary_plan(
+        {"store": [t("ST-1", "https://store.prim.sh/")],
+         "search": [t("SE-1", "https://search.prim.sh/", service="search.sh")]},
+        {"store": STORE_PROMPT, "search": "Search."}))
+    docs(pytester.path, "store", *GOOD_STORE)
+    docs(pytester.path, "search", "POST https://search.prim.sh/v1/search/web {}",
+         'POST https://search.prim.sh/v1/search {"query": "q"}')
+    pytester.makefile(".smoke.toml", demo='[[scenario]]\nname = "x"\nscript = "x.sh"\n')
+    extra = ("-p", "no:xdist") if mode == "no-xdist" else ("-n", "2")
+    result = run(pytester, *extra)
+    assert result.ret == 0
+    data = results(pytester.path / "out")
+    verdicts = {g["group"]: g["verdict"] for g in data["canary"]["groups"]}
+    assert verdicts == {"store": "pass", "search": "warn"}
+    assert data["tests"] == [], "a canary run collects the agents only"
+    assert data["canary"]["summary"] == {"total_groups": 2, "pass": 1, "warn": 1, "fail": 0,
+                                         "error": 0}
+    result.stdout.fnmatch_lines(["primgate: PASSED — 2 canary group(s), none failed "
+                                 "(canary: 1 warn)"])

@@ -363,6 +363,8 @@ class SmokeFile(_ManifestFile):
     def collect(self) -> Iterator[pytest.Item]:
         from pytest_primgate.manifests.smoke import load_smoke
 
+        if get_settings(self.config).canary:
+            return  # a canary run is the agents' only (prim.sh's --canary runs nothing else)
         manifest = load_smoke(self.path)
         prims = get_session(self.config).prims_for(self.path.parent)
         for scenario in manifest.scenarios:
