@@ -254,7 +254,7 @@ def test_conftest_setup_and_cleanup_hooks_run_around_the_loop(pytester: pytest.P
         def primgate_canary_cleanup_bucket(ctx):
             open({str(pytester.path / "cleanup.txt")!r}, "w").write(ctx.state["seen"])
     """)
-    result = run(pytester, "-p", "no:randomly")
+    result = run(pytester)
     assert result.ret == 0
     assert (pytester.path / "cleanup.txt").read_text() == "store"
 
@@ -315,3 +315,45 @@ def test_canary_items_report_the_same_with_and_without_xdist(
                                          "error": 0}
     result.stdout.fnmatch_lines(["primgate: PASSED — 2 canary group(s), none failed "
                                  "(canary: 1 warn)"])
+
+
+def test_no_docs_anywhere_means_no_steps_and_a_warn(pytester: pytest.Pytester) -> None:
+    store_plan(pytester)
+    result = run(pytester, "--ci")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["canary store: canary: the agent made no tool call"])
+    entry = canary_of(pytester, "store")
+    assert entry["verdict"] == "warn" and entry["steps"] == [] and entry["rounds"] == 1
+    assert "no request examples" in entry["agent_summary"]
+
+
+def test_published_llms_txt_is_fetched_from_the_prims_endpoint(pytester: pytest.Pytester) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = pytester.path / "served"
+    served.mkdir()
+    (served / "llms.txt").write_text("# store\n  GET https://store.prim.sh/llms.txt\n")
+    store_plan(pytester)
+    prim_yaml(pytester.path, "store", "live")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run(pytester, "--primgate-base-url", f"store.prim.sh={url}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert result.ret == 0
+    entry = canary_of(pytester, "store")
+    assert [(s["url"], s["status"]) for s in entry["steps"]] == [
+        ("https://store.prim.sh/llms.txt", 200)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 CanaryVerdict = Literal["pass", "warn", "fail", "error"]
@@ -54,7 +54,6 @@ class CanaryResult:
     """Why the loop ended: ``final report``, ``round limit``, ``time limit``, ``model error``."""
     model: str = ""
     prim_home: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def failing_steps(self) -> list[Step]:
         """Steps that did not succeed, in order."""
@@ -65,5 +64,4 @@ class CanaryResult:
         data = asdict(self)
         data["steps"] = [s.to_json() for s in self.steps]
         data["ux_notes"] = list(self.ux_notes)
-        data.pop("extra")
         return data
