@@ -266,3 +266,27 @@ def test_shell_exec_is_bounded_in_time_and_output(tmp_path: Path) -> None:
                      prim_home=str(tmp_path), timeout=10)
     assert big.step.ok and len(json.loads(big.content)["stdout"]) == 4000
     assert SHELL_TOOL["function"]["name"] == "shell_exec"
+
+
+def test_verdict_line_and_rows_of_the_canary_report() -> None:
+    from pytest_primgate.canary.report import canary_lines, canary_section, verdict_line
+
+    failed = {"group": "store", "prim": "store", "verdict": "fail", "outcome": "failed",
+              "reason": "canary fail: 1 of 1 step(s) failed; first: GET u (status 404)",
+              "rounds": 2, "stopped": "final report", "ux_notes": ["docs show a wrong route"],
+              "steps": [{"tool": "http_request", "method": "GET", "url": "u", "status": 404,
+                         "ok": False, "note": None}]}
+    warned = {**failed, "group": "search", "verdict": "warn", "outcome": "warn", "ux_notes": []}
+    assert verdict_line("primgate: PASSED — no primgate items ran", [failed], False) == (
+        "primgate: FAILED — canary store (fail)")
+    assert verdict_line("primgate: FAILED — prim x: 1 of 2", [failed], True) == (
+        "primgate: FAILED — prim x: 1 of 2; also FAILED: canary store (fail)")
+    assert verdict_line("primgate: PASSED — no primgate items ran", [warned], False) == (
+        "primgate: PASSED — 1 canary group(s), none failed (canary: 1 warn)")
+    lines = canary_lines([failed])
+    assert lines[1].split() == ["canary", "store", "store", "fail", "0/1", "2", "final",
+                                "report", "GET", "u", "(404)"]
+    assert lines[2:] == [f"canary store: {failed['reason']}",
+                         "canary store: ux: docs show a wrong route"]
+    assert canary_section([failed, warned])["summary"] == {
+        "total_groups": 2, "pass": 0, "warn": 1, "fail": 1, "error": 0}
