@@ -145,7 +145,10 @@ def run_group(config: pytest.Config, request: pytest.FixtureRequest, spec: Canar
                 chat = ChatClient(http, url, model, api_key=key, test_id=test_id)
             else:
                 chat = ChatClient(payer, url, model, test_id=test_id)
-            system, text = build_prompt(config, spec, ctx.variables)
+            try:
+                system, text = build_prompt(config, spec, ctx.variables)
+            except OSError as exc:
+                raise _Abort(f"cannot read the group's llms.txt: {exc}") from None
 
             def run_tool(name: str, args: dict[str, Any], left: float) -> ToolOutcome:
                 if name == "shell_exec":
@@ -162,16 +165,23 @@ def run_group(config: pytest.Config, request: pytest.FixtureRequest, spec: Canar
             tools = [SHELL_TOOL] if spec.is_cli else [HTTP_TOOL]
             result = run_loop(spec.group, system=system, prompt=text, model=chat, tools=tools,
                               run_tool=run_tool, limits=limits)
+    except _Abort as exc:
+        result = _error(spec.group, str(exc), model)
     finally:
-        problem = run_cleanup(spec.cleanup, ctx, plugins)
+        cleanup_problem = run_cleanup(spec.cleanup, ctx, plugins)
         for client in owned:
             client.close()
         if prim_home is not None:
             shutil.rmtree(prim_home, ignore_errors=True)
     assert result is not None
-    if problem is not None and result.error is None:
-        result = replace(result, error=problem, verdict=verdict(result.steps, problem))
+    if cleanup_problem is not None and result.error is None:
+        result = replace(result, error=cleanup_problem,
+                         verdict=verdict(result.steps, cleanup_problem))
     return replace(result, prim_home=prim_home)
+
+
+class _Abort(Exception):
+    """A problem that ends the group before its loop, as an ``error`` verdict."""
 
 
 def _error(group: str, message: str, model: str) -> CanaryResult:
