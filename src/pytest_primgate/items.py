@@ -335,13 +335,17 @@ class CanaryItem(PrimgateItem):
         props = rp.as_dict(self.user_properties)
         shown = effective(result.verdict, str(props.get(rp.STATUS_CLASS, "live")))
         why = reason(result.verdict, result.steps, result.error)
+        detail = json.dumps(result.to_json(), separators=(",", ":"))
+        if self.redact:
+            why, detail = f"canary {result.verdict}", ""
         outcome = {"pass": "passed", "warn": "warn"}.get(shown, "failed")
         rp.set_props(self.user_properties, {
             rp.OUTCOME: outcome, rp.REASON: why, rp.CANARY_VERDICT: result.verdict,
-            rp.CANARY_STEPS: len(result.steps),
-            rp.CANARY: json.dumps(result.to_json(), separators=(",", ":")),
+            rp.CANARY_STEPS: len(result.steps), rp.CANARY: detail,
             rp.PAYMENTS: rp.payments_to_prop(session.payments_since(paid_before)),
         })
+        if outcome == "failed" and self.redact:
+            pytest.fail(why, pytrace=False)
         if outcome == "failed":
             lines = [why, *(f"  {s.target}: {s.note or f'status {s.status}'}"
                             if s.tool == "http_request" else

@@ -23,9 +23,12 @@ def canary_from_report(
     raw = props.get(rp.CANARY)
     data: dict[str, Any] = json.loads(raw) if isinstance(raw, str) and raw else {}
     if not data:
-        data = {"group": props.get(rp.GROUP, ""), "verdict": "error", "steps": [],
+        known = props.get(rp.CANARY_VERDICT) or {"passed": "pass", "warn": "warn"}.get(
+            str(props.get(rp.OUTCOME)), "error")
+        data = {"group": props.get(rp.GROUP, ""), "verdict": known, "steps": [],
                 "ux_notes": [], "agent_summary": None, "rounds": 0, "stopped": "setup error",
-                "error": f"item did not run: {report.outcome}", "model": "", "prim_home": None}
+                "error": None if props.get(rp.OUTCOME) else f"item did not run: {report.outcome}",
+                "model": "", "prim_home": None}
     entry = {
         "nodeid": str(props.get(rp.NODEID, report.nodeid)),
         "prim": str(props.get(rp.PRIM, "")),
