@@ -290,3 +290,47 @@ def test_verdict_line_and_rows_of_the_canary_report() -> None:
                          "canary store: ux: docs show a wrong route"]
     assert canary_section([failed, warned])["summary"] == {
         "total_groups": 2, "pass": 0, "warn": 1, "fail": 1, "error": 0}
+
+
+def test_http_request_reads_a_bounded_body_and_times_out(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    from pytest_primgate.canary.tools import http_request
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            if self.path == "/slow":
+                time.sleep(2)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(8 * 1024 * 1024))
+            self.end_headers()
+            try:
+                for _ in range(128):
+                    self.wfile.write(b"a" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with httpx.Client() as http:
+            big = http_request(http, {"method": "GET", "url": f"{base}/big"}, timeout=10,
+                               test_id="t")
+            slow = http_request(http, {"method": "GET", "url": f"{base}/slow"}, timeout=0.3,
+                                test_id="t")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert big.step.ok and big.step.status == 200
+    assert len(json.loads(big.content)["body"]) == 4000
+    assert slow.step.network_error and slow.step.note.startswith("request failed: ReadTimeout")
