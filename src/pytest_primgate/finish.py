@@ -71,6 +71,8 @@ def finish_run(
     from pytest_primgate.canary import report as canary_report
 
     canaries = list(state.canary_results)
+    if canaries and not records:
+        del lines[:2]  # an empty prim table (header and zero totals) says nothing in a canary run
     lines[len(lines) - 1:len(lines) - 1] = canary_report.canary_lines(canaries)
     canary_misses = canary_report.canary_misses(canaries)
     missing = grow_only_missing(config, settings)
