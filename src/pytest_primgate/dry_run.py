@@ -9,7 +9,7 @@ import pytest
 from pytest_primgate import checks
 from pytest_primgate import records as rp
 from pytest_primgate.gate import resolve_gate
-from pytest_primgate.items import PlanItem, ScenarioItem
+from pytest_primgate.items import CanaryItem, PlanItem, ScenarioItem
 from pytest_primgate.report.terminal import DryRunRow
 from pytest_primgate.session import get_session
 from pytest_primgate.settings import get_settings
@@ -42,6 +42,15 @@ def dry_run_rows(config: pytest.Config, items: Sequence[pytest.Item]) -> list[Dr
             method = "RUN"
             group = "smoke"
             ident = item.scenario.name
+        elif isinstance(item, CanaryItem):
+            from pytest_primgate.canary.run import model_target
+
+            docs = item.spec.docs(config.rootpath, settings.canary_llms_dir).label
+            docs = docs.removeprefix(str(config.rootpath) + "/")
+            group = f"{item.group_id} (canary, {item.spec.interface}, docs: {docs})"
+            ident = "canary"
+            method = "AGENT"
+            url = settings.urlmap.rewrite(model_target(config, item.spec)[0])
         else:  # pragma: no cover - only primgate items carry KIND
             continue
         rows.append(DryRunRow(

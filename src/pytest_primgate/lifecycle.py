@@ -188,6 +188,11 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         return
     session = get_session(config)
     props = rp.as_dict(report.user_properties)
+    if props.get(rp.KIND) == "canary":
+        from pytest_primgate.canary.report import canary_from_report
+
+        canary_from_report(session, report, props)
+        return
     if rp.KIND not in props:
         if report.failed and report.when in ("setup", "call"):
             session.other_failures += 1
@@ -224,6 +229,8 @@ def teststatus(report: pytest.TestReport) -> TestStatus | None:
         return "blocked", "b", ("BLOCKED", {"yellow": True})
     if outcome == "unreachable":
         return "unreachable", "U", ("UNREACHABLE", {"red": True})
+    if outcome == "warn":
+        return "warn", "W", ("WARN", {"yellow": True})
     return None
 
 
@@ -231,6 +238,10 @@ def dry_run(session: pytest.Session) -> None:
     """Print what would run, run nothing."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = dry_run_lines(dry_run_rows(session.config, session.items))
+    lines.extend(
+        f"canary only (runs with --canary): {plan}::{group}"
+        for plan, group in get_session(session.config).canary_only_groups
+    )
     if reporter is not None:
         reporter.write_sep("=", "primgate dry run: nothing is sent")
         for line in lines:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-SHORT_ALIASES = ("--group", "--ci", "--spawn", "--owner-task")
+SHORT_ALIASES = ("--group", "--ci", "--spawn", "--owner-task", "--canary")
 
 DEFAULT_PLANS = ["smoke-test-plan.json", "*.plan.json"]
 DEFAULT_SMOKE = ["**/smoke/manifest.toml", "*.smoke.toml"]
@@ -137,6 +137,22 @@ def add_options(parser: pytest.Parser) -> None:
                     help="holdout gate threshold in percent (default 90)")
     group.addoption("--primgate-holdout-label", default=None, metavar="LABEL",
                     help="label of the evidence file (default: git short commit)")
+    add("--canary", "--primgate-canary", action="store_true", default=False,
+        dest="primgate_canary",
+        help="canary mode: an LLM agent reads each group's llms.txt and uses the service")
+    group.addoption("--primgate-canary-endpoint", default=None, metavar="URL",
+                    help="OpenAI-compatible chat-completions endpoint for the canary agent "
+                         "(default: the infer prim's /v1/chat, paid via x402)")
+    group.addoption("--primgate-canary-model", default=None, metavar="MODEL",
+                    help="model name sent to the endpoint (default $CANARY_MODEL, "
+                         "else openrouter/auto)")
+    group.addoption("--primgate-canary-api-key-env", default="CANARY_API_KEY", metavar="VAR",
+                    help="environment variable holding the endpoint's API key "
+                         "(default CANARY_API_KEY; never printed)")
+    group.addoption("--primgate-canary-timeout", type=float, default=300.0, metavar="SECONDS",
+                    help="time limit of one group's canary (default 300)")
+    group.addoption("--primgate-llms-dir", default=None, metavar="DIR",
+                    help="where <prim>/llms.txt files are read first (canary)")
     group.addoption("--primgate-spawn-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="how long to wait for a spawned server to become active")
 

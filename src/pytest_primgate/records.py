@@ -34,6 +34,10 @@ PAYMENTS = "primgate_payments"
 INFRA_ERROR = "primgate_infra_error"
 SERVER = "primgate_server"
 HOLDOUT = "primgate_holdout"
+CANARY_VERDICT = "canary_verdict"
+CANARY_STEPS = "canary_steps"
+CANARY = "primgate_canary"
+"""The group's canary result as compact JSON (steps, ux_notes; never prompts or bodies)."""
 
 
 def as_dict(props: Iterable[tuple[str, object]]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_primgate import records as rp
-from pytest_primgate.items import PlanItem, PrimgateItem, ScenarioItem
+from pytest_primgate.items import CanaryItem, PlanItem, PrimgateItem, ScenarioItem
+from pytest_primgate.session import get_session
 from pytest_primgate.settings import Settings
 
 
@@ -23,6 +24,8 @@ def available_groups(items: Sequence[pytest.Item]) -> list[str]:
             seen.setdefault(item.test.group, None)
         elif isinstance(item, ScenarioItem):
             seen.setdefault("smoke", None)
+        elif isinstance(item, CanaryItem):
+            seen.setdefault(item.group_id, None)
     return list(seen)
 
 
@@ -46,6 +49,12 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
     if settings.groups:
         groups = available_groups(items)
         unknown = [g for g in settings.groups if g not in groups]
+        canary_only = {g for _, g in get_session(config).canary_only_groups}
+        if any(g in canary_only for g in unknown):
+            names = ", ".join(repr(g) for g in unknown if g in canary_only)
+            raise pytest.UsageError(
+                f"group {names} is canary only (canary_only: true): it runs only with --canary"
+            )
         if unknown:
             raise pytest.UsageError(
                 f"unknown group {', '.join(map(repr, unknown))}; "
@@ -70,6 +79,9 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
                         rp.set_props(item.user_properties, {rp.PULLED_IN: True})
             elif isinstance(item, ScenarioItem):
                 if "smoke" in settings.groups:
+                    keep.append(item)
+            elif isinstance(item, CanaryItem):
+                if item.group_id in settings.groups:
                     keep.append(item)
             else:
                 keep.append(item)

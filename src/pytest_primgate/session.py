@@ -79,6 +79,10 @@ class PrimgateSession:
     collection_errors: int = 0
     other_failures: int = 0
     interrupted: bool = False
+    canary_only_groups: list[tuple[str, str]] = field(default_factory=list)
+    """(plan node id, group id) of ``canary_only`` groups left out of a deterministic run."""
+    canary_results: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per finished canary item (results file ``canary`` section)."""
     _http: httpx.Client | None = None
     _prims: dict[tuple[str, ...], PrimRegistry] = field(default_factory=dict)
     _owns_ledger: bool = False

@@ -54,6 +54,12 @@ class Settings:
     holdout_threshold: float = 90.0
     holdout_label: str | None = None
     spawn_timeout: float = 120.0
+    canary: bool = False
+    canary_endpoint: str | None = None
+    canary_model: str | None = None
+    canary_api_key_env: str = "CANARY_API_KEY"
+    canary_timeout: float = 300.0
+    canary_llms_dir: Path | None = None
 
     @property
     def mode(self) -> str:
@@ -185,6 +191,12 @@ def build_settings(config: pytest.Config) -> Settings:
         holdout_threshold=float(opt("primgate_holdout_threshold")),
         holdout_label=opt("primgate_holdout_label"),
         spawn_timeout=float(opt("primgate_spawn_timeout")),
+        canary=bool(opt("primgate_canary")),
+        canary_endpoint=opt("primgate_canary_endpoint") or None,
+        canary_model=opt("primgate_canary_model") or None,
+        canary_api_key_env=str(opt("primgate_canary_api_key_env")),
+        canary_timeout=float(opt("primgate_canary_timeout")),
+        canary_llms_dir=Path(opt("primgate_llms_dir")) if opt("primgate_llms_dir") else None,
     )
 
 

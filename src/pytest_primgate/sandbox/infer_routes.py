@@ -98,6 +98,10 @@ def routes(app: SandboxApp) -> list[Route]:
                 raise BadRequest(f"messages[{i}].content must be a string, an array or null")
         if data.get("stream"):
             raise BadRequest("stream is not supported by the sandbox")
+        if data.get("tools"):
+            from pytest_primgate.sandbox.canary_agent import agent_completion
+
+            return SandboxResponse.json(200, agent_completion(data))
         return SandboxResponse.json(200, completion(data))
 
     def embed(request: SandboxRequest) -> SandboxResponse:
