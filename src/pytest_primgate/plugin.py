@@ -6,18 +6,51 @@ options and markers are registered, nothing is collected, nothing is patched.
 
 from __future__ import annotations
 
-import fnmatch
+import importlib
+import sys
 from collections.abc import Generator
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Imported at load time, not lazily: pytester's in-process runs drop modules first imported
-# during a run, and a re-imported module would bring new classes and stash keys.
-from pytest_primgate import items, lifecycle, options, selection
+from pytest_primgate import discovery, options
 from pytest_primgate.fixtures import payment as payment_fixtures
 from pytest_primgate.fixtures import vps as vps_fixtures
 from pytest_primgate.settings import SETTINGS_KEY, build_settings, get_settings
+
+
+class _LazyModule:
+    """A module imported on first attribute access, so an idle run never loads it.
+
+    Looked up in ``sys.modules`` on every access: pytester's in-process runs drop modules
+    first imported during a run, and each run must then see the module it imported itself.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # pytest and pluggy probe plugin attributes: no import for them
+            raise AttributeError(attr)
+        module: ModuleType | None = sys.modules.get(self._name)
+        if module is None:
+            module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+# Only option registration and the "is it enabled?" check are imported eagerly: a pytest run
+# without --primgate must not pay for the rest (docs/performance.md, idle cost).
+if TYPE_CHECKING:
+    from pytest_primgate import items, lifecycle, selection
+else:
+    items = _LazyModule("pytest_primgate.items")
+    lifecycle = _LazyModule("pytest_primgate.lifecycle")
+    selection = _LazyModule("pytest_primgate.selection")
+
+_matches = discovery.matches
+"""Kept for callers of the old name (``holdout.py``)."""
 
 MARKERS = (
     "primgate_group(name): the plan group (or 'smoke') of a primgate item",
@@ -56,18 +89,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if SETTINGS_KEY in config.stash and get_settings(config).enabled:
         lifecycle.unconfigure(config)
-
-
-def _matches(path: Path, patterns: tuple[str, ...], rootpath: Path) -> bool:
-    try:
-        rel = path.relative_to(rootpath).as_posix()
-    except ValueError:
-        rel = path.as_posix()
-    return any(
-        fnmatch.fnmatch(path.name, pat) or fnmatch.fnmatch(rel, pat)
-        or (pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:]))
-        for pat in patterns
-    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
