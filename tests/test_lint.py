@@ -79,6 +79,7 @@ def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n")
 
 
+@pytest.mark.upstream
 def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", str(UPSTREAM / "workgraph" / "manifest.toml")]) == 1
     out = capsys.readouterr().out.splitlines()
