@@ -67,6 +67,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> Generator[None, None, None]:
+    if any(arg.startswith("--primgate-") for arg in args):
+        from pytest_primgate import rootdir
+
+        rootdir.repair(early_config, args, parser)
     result = yield
     options.add_short_aliases(parser)
     return result
