@@ -1,4 +1,4 @@
-"""Option values never move rootdir: ``--primgate-results-dir DIR`` and ``--primgate-holdout DIR``."""
+"""Option values never move rootdir: `--primgate-results-dir DIR`, `--primgate-holdout DIR`."""
 
 from __future__ import annotations
 

@@ -51,16 +51,9 @@ def configure(config: pytest.Config) -> None:
         sandbox_url = workerinput.get("primgate_sandbox_url")
     else:
         run = RunInfo.new()
-        skipped = options_skipped()
-        if skipped:
-            config.issue_config_time_warning(
-                pytest.PytestConfigWarning(
-                    "primgate: option(s) " + ", ".join(skipped) + " belong to another plugin; "
-                    "use the --primgate- form ("
-                    + ", ".join("--primgate-" + s.lstrip("-") for s in skipped) + ")"
-                ),
-                stacklevel=2,
-            )
+        note = short_name_note_for(config)
+        if note:
+            config.stash[SHORT_NAME_NOTE_KEY] = note
         if settings.sandbox and not settings.dry_run and not config.option.collectonly:
             sandbox_url = start_session_sandbox(config, settings.sandbox_faults)
     if sandbox_url:
@@ -103,6 +96,21 @@ def start_session_sandbox(config: pytest.Config, faults: tuple[str, ...]) -> str
     return handle.url
 
 
+SHORT_NAME_NOTE_KEY = pytest.StashKey[str]()
+
+
+def short_name_note_for(config: pytest.Config) -> str | None:
+    """The clash note, only when the user typed a short name another plugin owns."""
+    import shlex
+
+    from pytest_primgate.options import short_name_note, typed_short_names
+
+    args = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+            *config.getini("addopts")]
+    typed = typed_short_names([str(a) for a in args])
+    return short_name_note(typed) if typed else None
+
+
 def options_skipped() -> list[str]:
     """Short option names another plugin owns."""
     from pytest_primgate.options import skipped_short_names
@@ -120,6 +128,10 @@ def collection_finished(session: pytest.Session) -> None:
     collection (pytest itself forces several at exit) walks them all for nothing. Frozen
     objects are still freed normally once unreferenced; ``unconfigure`` unfreezes.
     """
+    note = session.config.stash.get(SHORT_NAME_NOTE_KEY, None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note and reporter is not None:
+        reporter.write_line(note, yellow=True)
     if len(session.items) >= FREEZE_MIN_ITEMS:
         gc.freeze()
         session.config.stash[FROZE_KEY] = True

@@ -11,6 +11,7 @@ so the check reads the parser's groups defensively.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -40,6 +41,21 @@ def _taken_option_names(parser: pytest.Parser) -> set[str]:
 def skipped_short_names() -> list[str]:
     """Short names that another plugin owns, so only the ``--primgate-`` form exists."""
     return list(_SKIPPED_SHORT_NAMES)
+
+
+def typed_short_names(args: Sequence[str]) -> list[str]:
+    """Short names another plugin owns that appear in ``args`` (``--group`` or ``--group=1``)."""
+    return [
+        short for short in _SKIPPED_SHORT_NAMES
+        if any(arg == short or arg.startswith(short + "=") for arg in args)
+    ]
+
+
+def short_name_note(names: Sequence[str]) -> str:
+    """One line for the terminal (not a warning: ``-W error`` must not turn it into an error)."""
+    ours = ", ".join("--primgate-" + name.lstrip("-") for name in names)
+    return (f"primgate: {', '.join(names)} belong(s) to another installed plugin here; "
+            f"primgate's form: {ours}")
 
 
 _ALIASES: list[tuple[str, dict[str, Any]]] = []
