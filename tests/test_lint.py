@@ -48,7 +48,7 @@ def test_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         f"{m}:6: scenario 'eyeball': owner 'Bad_Owner' is not a kebab-case task id",
         f"{m}:11: scenario 'typo': unknown key 'expect_stdot'",
         f"{m}:10: scenario 'typo': script not found: {m.replace('manifest.toml', 'missing.sh')}",
-        "primgate lint: 5 finding(s)",
+        "primgate lint: 1 file, 5 findings",
     ]
 
 
@@ -68,7 +68,7 @@ def test_clean_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                     'expect_stdout = "a"\n')
     (tmp_path / "a.sh").write_text("echo a\n")
     assert main(["lint", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "primgate lint: 1 file, 0 findings\n"
 
 
 def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,7 +76,8 @@ def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     path.write_text('[[scenario]]\nname = "a"\nscript = "a.sh"\nruns = "two"\n')
     assert main(["lint", str(path)]) == 2
     assert capsys.readouterr().out == (
-        f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n")
+        f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n"
+        "primgate lint: 1 file, 0 findings, 1 invalid\n")
 
 
 @pytest.mark.upstream
@@ -84,7 +85,7 @@ def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[st
     assert main(["lint", str(UPSTREAM / "workgraph" / "manifest.toml")]) == 1
     out = capsys.readouterr().out.splitlines()
     assert sum("has no expect_* assertion" in line for line in out) == 108
-    assert out[-1] == f"primgate lint: {len(out) - 1} finding(s)"
+    assert out[-1] == f"primgate lint: 1 file, {len(out) - 1} findings"
 
 
 PLAN = """{
@@ -113,10 +114,11 @@ def test_plan_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out.splitlines() == [
         f"{path}:6: unknown top-level key 'colour'",
         f"{path}:13: test 'T-1': unknown key 'expeced'",
-        "primgate lint: 2 finding(s)",
+        "primgate lint: 1 file, 2 findings",
     ]
 
 
 def test_example_manifests_are_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     examples = Path(__file__).resolve().parent.parent / "manifests"
     assert main(["lint", str(examples)]) == 0, capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == "primgate lint: 2 files, 0 findings"

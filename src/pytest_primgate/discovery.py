@@ -17,3 +17,9 @@ def matches(path: Path, patterns: tuple[str, ...], rootpath: Path) -> bool:
         or (pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:]))
         for pat in patterns
     )
+
+
+def missed_hint(path: Path, rootpath: Path) -> str:
+    """The one-line hint when a manifest was among the paths of a run without ``--primgate``."""
+    shown = path.relative_to(rootpath) if path.is_relative_to(rootpath) else path
+    return f"primgate: {shown.as_posix()} is a smoke manifest; add --primgate to run it"

@@ -49,6 +49,9 @@ else:
     lifecycle = _LazyModule("pytest_primgate.lifecycle")
     selection = _LazyModule("pytest_primgate.selection")
 
+MISSED_MANIFEST_KEY = pytest.StashKey[Path]()
+"""A manifest seen while disabled: the hint to add ``--primgate``."""
+
 _matches = discovery.matches
 """Kept for callers of the old name (``holdout.py``)."""
 
@@ -99,6 +102,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     settings = get_settings(config)
     if not settings.enabled:
+        if (
+            file_path.suffix in (".json", ".toml") and MISSED_MANIFEST_KEY not in config.stash
+            and _matches(file_path, settings.plan_globs + settings.smoke_globs, config.rootpath)
+        ):
+            config.stash[MISSED_MANIFEST_KEY] = file_path
         return None
     if file_path.suffix == ".json" and _matches(file_path, settings.plan_globs, config.rootpath):
         plan: pytest.Collector = items.PlanFile.from_parent(parent, path=file_path)
@@ -148,6 +156,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
+    missed = config.stash.get(MISSED_MANIFEST_KEY, None)
+    if missed is not None and config.args_source == pytest.Config.ArgsSource.ARGS:
+        terminalreporter.write_line(discovery.missed_hint(missed, config.rootpath), yellow=True)
     if get_settings(config).enabled:
         lifecycle.terminal_summary(terminalreporter, config)
 
