@@ -17,7 +17,7 @@ import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.dry_run import dry_run_rows
-from pytest_primgate.report.terminal import dry_run_lines
+from pytest_primgate.report.terminal import dry_run_lines, fit_line
 from pytest_primgate.session import SESSION_KEY, PrimgateSession, RunInfo, get_session
 from pytest_primgate.settings import SETTINGS_KEY, get_settings
 
@@ -224,6 +224,18 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         session.infra_errors.append(f"{record.nodeid}: setup error: {record.reason}")
 
 
+def skip_at_manifest_line(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A skipped primgate item points at its manifest line (``-rs``, junit ``<skipped>``),
+    not at the line of our code that raised the skip."""
+    from pytest_primgate.items import PrimgateItem
+
+    if not (report.skipped and isinstance(report.longrepr, tuple)
+            and isinstance(item, PrimgateItem)) or get_settings(item.config).holdout:
+        return
+    path, line, _ = item.reportinfo()
+    report.longrepr = (os.fspath(path), (line or 0) + 1, report.longrepr[2])
+
+
 TestStatus = tuple[str, str, str | tuple[str, dict[str, bool]]]
 
 
@@ -242,7 +254,8 @@ def teststatus(report: pytest.TestReport) -> TestStatus | None:
 def dry_run(session: pytest.Session) -> None:
     """Print what would run, run nothing."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = dry_run_lines(dry_run_rows(session.config, session.items))
+    lines = dry_run_lines(dry_run_rows(session.config, session.items),
+                          width=terminal_width(session.config))
     if reporter is not None:
         reporter.write_sep("=", "primgate dry run: nothing is sent")
         for line in lines:
@@ -284,7 +297,10 @@ def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -
         for record in blocked:
             reporter.write_line(f"  {record.nodeid}: {record.reason}")
     if outcome.results_path is not None:
-        reporter.write_line(f"results: {outcome.results_path}")
+        path = outcome.results_path
+        here = config.invocation_params.dir
+        shown = path.relative_to(here) if path.is_absolute() and path.is_relative_to(here) else path
+        reporter.write_line(f"results: {shown}")
 
 
 def final_line(session: pytest.Session) -> None:
@@ -295,9 +311,16 @@ def final_line(session: pytest.Session) -> None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(outcome.verdict_line, bold=True)
+        reporter.write_line(fit_line(outcome.verdict_line, terminal_width(config)), bold=True)
     else:  # pragma: no cover
         print(outcome.verdict_line, file=sys.stderr)
+
+
+def terminal_width(config: pytest.Config) -> int | None:
+    """Columns of the terminal pytest writes to (``COLUMNS``, else 80 when not a tty)."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    return int(config.get_terminal_writer().fullwidth)
 
 
 def now_utc() -> datetime:

@@ -184,6 +184,14 @@ class RunHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         lifecycle.logreport(self.config, report)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        lifecycle.skip_at_manifest_line(item, report)
+        return report
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             lifecycle.collection_failed(self.config, report)
