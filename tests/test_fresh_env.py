@@ -52,3 +52,44 @@ def test_example_gate_passes_from_an_unactivated_venv(
     result.stdout.fnmatch_lines(["*manifest.toml::infer_chat_paid_completion PASSED*",
                                  "*manifest.toml::smoke_manifest_lints_clean PASSED*"])
     assert result.parseoutcomes().get("failed", 0) == 0
+
+
+def _run_bounded(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run in its own process group, killed whole if it overruns."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{argv} did not finish in {timeout} s")
+    return proc.returncode, out
+
+
+def test_ci_run_fails_without_upstream_files() -> None:
+    env = {**os.environ, "PRIMGATE_UPSTREAM_DIR": "/nonexistent/upstream"}
+    env.pop("PRIMGATE_UPSTREAM_OPTIONAL", None)
+    code, out = _run_bounded(["bash", ".ci/run"], env, timeout=30)
+    assert code == 1
+    assert out.strip() == (".ci/run: upstream files not found at /nonexistent/upstream "
+                           "(set PRIMGATE_UPSTREAM_DIR): CI must run the upstream tests")
+
+
+@pytest.mark.parametrize(("require", "code", "outcome"),
+                         [("", 0, "1 skipped"), ("1", 1, "1 error")])
+def test_upstream_tests_skip_loudly_or_fail_when_required(
+    require: str, code: int, outcome: str
+) -> None:
+    env = {**os.environ, "PRIMGATE_UPSTREAM_DIR": "/nonexistent/upstream",
+           "PRIMGATE_REQUIRE_UPSTREAM": require}
+    code_seen, out = _run_bounded(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "tests/test_checks.py::test_counts_as_pass_on_upstream"], env, timeout=120)
+    assert code_seen == code, out
+    assert outcome in out
+    loud = "PRIMGATE_REQUIRE_UPSTREAM=1" if require else "1 upstream tests SKIPPED"
+    assert loud in out

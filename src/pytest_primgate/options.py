@@ -114,9 +114,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-prims", action="append", default=[], metavar="GLOB",
                     help="prim.yaml files to read (added to ini primgate_prims)")
     group.addoption("--primgate-runs", type=int, default=None, metavar="N",
-                    help="attempts per item (default 3)")
+                    help="attempts per item, >= 1 (default 3)")
     group.addoption("--primgate-quorum", type=int, default=None, metavar="N",
-                    help="passing attempts needed (default 2)")
+                    help="passing attempts needed, 1..runs (default 2; 1 when runs is 1)")
     group.addoption("--primgate-threshold", action="append", default=[], metavar="PRIM=N",
                     help="override a prim's pass threshold in percent (repeatable)")
     group.addoption("--primgate-allow-unreachable", action="store_true", default=False,
@@ -126,7 +126,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-markdown", default=None, metavar="PATH",
                     help="write the summary table as markdown (for a PR comment)")
     group.addoption("--primgate-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="HTTP timeout per request (default 30)")
+                    help="HTTP timeout per request in seconds, > 0 (default 30)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
     group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
@@ -134,9 +134,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-max-payment", default="1.00", metavar="USDC",
                     help="refuse any single payment above this (default 1.00)")
     group.addoption("--primgate-budget", default="10.00", metavar="USDC",
-                    help="refuse payments once the session total would exceed this")
+                    help="refuse payments once the session total would exceed this (default 10.00)")
     group.addoption("--primgate-pay-to", action="append", default=[], metavar="ADDRESS",
-                    help="only pay these recipients (repeatable; default any)")
+                    help="only pay these recipients (repeatable; default: any)")
     group.addoption("--primgate-grow-only-base", default=None, metavar="REF",
                     help="fail when a smoke scenario present at git REF is gone")
     group.addoption("--primgate-holdout", default=None, metavar="DIR",
@@ -146,7 +146,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-holdout-label", default=None, metavar="LABEL",
                     help="label of the evidence file (default: git short commit)")
     group.addoption("--primgate-spawn-timeout", type=float, default=120.0, metavar="SECONDS",
-                    help="how long to wait for a spawned server to become active")
+                    help="how long to wait for a spawned server to become active (default 120)")
 
     parser.addini("primgate", "enable pytest-primgate", type="bool", default=False)
     parser.addini("primgate_plans", "globs of plan files", type="linelist", default=DEFAULT_PLANS)

@@ -25,6 +25,9 @@ from pytest_primgate.manifests.smoke import SmokeManifest, load_smoke
 
 MANIFEST_ENV = ("PRIMGATE_SMOKE_MANIFEST", "WG_SMOKE_MANIFEST")
 DEFAULT_MANIFEST = Path("tests") / "smoke" / "manifest.toml"
+MANIFEST_CANDIDATES = (DEFAULT_MANIFEST, Path("smoke") / "manifest.toml",
+                       Path("manifests") / "smoke" / "manifest.toml")
+"""Where ``primgate done`` looks, in each directory from the current one up to the git top."""
 PYTEST_MARGIN_SECONDS = 120.0
 
 
@@ -41,7 +44,8 @@ def add_parser(sub: Any) -> None:
                         help="run every scenario in the manifest, not only TASK's")
     parser.add_argument("--manifest", type=Path, default=None, metavar="PATH",
                         help="smoke manifest (default: $PRIMGATE_SMOKE_MANIFEST, "
-                        "$WG_SMOKE_MANIFEST, or tests/smoke/manifest.toml from the current "
+                        "$WG_SMOKE_MANIFEST, or the first of tests/smoke/manifest.toml, "
+                        "smoke/manifest.toml, manifests/smoke/manifest.toml from the current "
                         "directory up to the git top level)")
     parser.add_argument("--sandbox", action="store_true",
                         help="start the embedded sandbox for the run (pytest --primgate-sandbox)")
@@ -63,7 +67,7 @@ def _git_top(cwd: Path) -> Path | None:
 
 
 def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
-    """``explicit``, then the environment, then tests/smoke/manifest.toml upward to git top."""
+    """``explicit``, then the environment, then ``MANIFEST_CANDIDATES`` upward to git top."""
     if explicit is not None:
         return explicit
     for name in MANIFEST_ENV:
@@ -73,9 +77,10 @@ def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
     top = _git_top(cwd)
     directory = cwd.resolve()
     while True:
-        candidate = directory / DEFAULT_MANIFEST
-        if candidate.is_file():
-            return candidate
+        for name in MANIFEST_CANDIDATES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
         if top is None or directory == top.resolve() or directory.parent == directory:
             return None
         directory = directory.parent
@@ -167,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         extra += ["--primgate-runs", str(args.runs), "--primgate-quorum", str(quorum)]
     manifest_path = find_manifest(args.manifest, Path.cwd())
     if manifest_path is None:
-        print(f"No smoke manifest found (looked for {DEFAULT_MANIFEST} from "
+        looked = ", ".join(p.as_posix() for p in MANIFEST_CANDIDATES)
+        print(f"No smoke manifest found (looked for {looked} from "
               f"{Path.cwd()} up to the git top level); nothing to check for '{task}'")
         return 0
     try:
