@@ -76,3 +76,18 @@ def test_command_exits_0(example: Path, doc: str, command: str) -> None:
     out = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, f"{doc}: {command}\n{out}"
     assert "Traceback" not in out
+
+
+def test_done_finds_the_example_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_primgate.commands.done import find_manifest
+
+    for name in ("PRIMGATE_SMOKE_MANIFEST", "WG_SMOKE_MANIFEST"):
+        monkeypatch.delenv(name, raising=False)
+    manifest = tmp_path / "manifests" / "smoke" / "manifest.toml"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("")
+    assert find_manifest(None, tmp_path) == manifest
+    preferred = tmp_path / "tests" / "smoke" / "manifest.toml"
+    preferred.parent.mkdir(parents=True)
+    preferred.write_text("")
+    assert find_manifest(None, tmp_path) == preferred

@@ -77,8 +77,8 @@ def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
     top = _git_top(cwd)
     directory = cwd.resolve()
     while True:
-        for name in MANIFEST_CANDIDATES:
-            candidate = directory / name
+        for relative in MANIFEST_CANDIDATES:
+            candidate = directory / relative
             if candidate.is_file():
                 return candidate
         if top is None or directory == top.resolve() or directory.parent == directory:
