@@ -17,7 +17,7 @@ import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.dry_run import dry_run_rows
-from pytest_primgate.report.terminal import dry_run_lines, fit_line
+from pytest_primgate.report.terminal import dry_run_lines
 from pytest_primgate.session import SESSION_KEY, PrimgateSession, RunInfo, get_session
 from pytest_primgate.settings import SETTINGS_KEY, get_settings
 
@@ -311,7 +311,7 @@ def final_line(session: pytest.Session) -> None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(fit_line(outcome.verdict_line, terminal_width(config)), bold=True)
+        reporter.write_line(outcome.verdict_line, bold=True)  # never cut: it names the failures
     else:  # pragma: no cover
         print(outcome.verdict_line, file=sys.stderr)
 

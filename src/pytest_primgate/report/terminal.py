@@ -134,8 +134,9 @@ def summary_lines(
     """The gate table (groups, prims, totals), banner, spend line and (last) the verdict line.
 
     With ``width`` (the terminal's columns) every line fits it: a table too wide for it gets
-    the compact layout (abbreviated headers and a legend), long banner entries wrap, and the
-    verdict line stays one line. ``None`` keeps the full layout.
+    the compact layout (abbreviated headers and a legend) and long banner entries wrap. The
+    verdict line is one line and never cut (it names the failing items). ``None`` keeps the
+    full layout.
     """
     rows: list[list[str]] = [list(HEADER)]
     rows.extend(_row_cells(row) for row in result.group_rows)
@@ -150,7 +151,7 @@ def summary_lines(
         lines.extend(_wrap_entry("infra error", line, width))
     lines.append(spend_line(payments, network))
     if verdict:
-        lines.append(fit_line(result.verdict_line, width))
+        lines.append(result.verdict_line)
     return lines
 
 
