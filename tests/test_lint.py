@@ -48,7 +48,7 @@ def test_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         f"{m}:6: scenario 'eyeball': owner 'Bad_Owner' is not a kebab-case task id",
         f"{m}:11: scenario 'typo': unknown key 'expect_stdot'",
         f"{m}:10: scenario 'typo': script not found: {m.replace('manifest.toml', 'missing.sh')}",
-        "primgate lint: 5 finding(s)",
+        "primgate lint: 1 file, 5 findings",
     ]
 
 
@@ -68,7 +68,7 @@ def test_clean_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                     'expect_stdout = "a"\n')
     (tmp_path / "a.sh").write_text("echo a\n")
     assert main(["lint", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "primgate lint: 1 file, 0 findings\n"
 
 
 def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,14 +76,16 @@ def test_invalid_manifest_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     path.write_text('[[scenario]]\nname = "a"\nscript = "a.sh"\nruns = "two"\n')
     assert main(["lint", str(path)]) == 2
     assert capsys.readouterr().out == (
-        f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n")
+        f"{path}:4: scenario[0].runs: must be an integer, got string 'two'\n"
+        "primgate lint: 1 file, 0 findings, 1 invalid\n")
 
 
+@pytest.mark.upstream
 def test_upstream_manifest_is_all_eyeball_gates(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", str(UPSTREAM / "workgraph" / "manifest.toml")]) == 1
     out = capsys.readouterr().out.splitlines()
     assert sum("has no expect_* assertion" in line for line in out) == 108
-    assert out[-1] == f"primgate lint: {len(out) - 1} finding(s)"
+    assert out[-1] == f"primgate lint: 1 file, {len(out) - 1} findings"
 
 
 PLAN = """{
@@ -112,7 +114,7 @@ def test_plan_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out.splitlines() == [
         f"{path}:6: unknown top-level key 'colour'",
         f"{path}:13: unknown key 'tests[0].expeced' (test 'T-1')",
-        "primgate lint: 2 finding(s)",
+        "primgate lint: 1 file, 2 findings",
     ]
 
 
@@ -172,7 +174,7 @@ def test_plan_keys_at_their_own_lines_with_key_paths(
         f"{path}:17: note: key 'groups[2].cleanup' (group 'c') {canary}",
         f"{path}:34: note: key 'tests[1].generated' (test 'T-2') is informational "
         "(set by prim.sh's gen-gate); it changes nothing",
-        "primgate lint: 2 finding(s)",
+        "primgate lint: 1 file, 2 findings",
     ]
 
 
@@ -183,12 +185,14 @@ def test_inert_keys_alone_are_notes_not_findings(
     path.write_text(GROUPS_PLAN.replace('"bar": 1,', "").replace('"bdy": {}', '"body": {}'))
     assert main(["lint", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 5 and all(": note: key '" in line for line in out)
+    assert len(out) == 6 and all(": note: key '" in line for line in out[:5])
+    assert out[5] == "primgate lint: 1 file, 0 findings"
 
 
 def test_example_manifests_are_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     examples = Path(__file__).resolve().parent.parent / "manifests"
     assert main(["lint", str(examples)]) == 0, capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == "primgate lint: 2 files, 0 findings"
 
 
 def test_console_script_reports_group_key_at_its_line(pytester: pytest.Pytester) -> None:
@@ -208,5 +212,5 @@ def test_console_script_reports_group_key_at_its_line(pytester: pytest.Pytester)
                                "is used only by --canary")
     assert lines[6].startswith("x.plan.json:34: note: key 'tests[1].generated' (test 'T-2') "
                                "is informational")
-    assert lines[-1] == "primgate lint: 2 finding(s)"
+    assert lines[-1] == "primgate lint: 1 file, 2 findings"
     assert "top-level key 'groups" not in result.stdout.str()

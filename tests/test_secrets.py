@@ -56,7 +56,7 @@ def test_paid_run_leaks_no_secret(
     result = pytester.runpytest_subprocess(
         "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "-vv", "-rA",
         "--log-level=DEBUG", "--junit-xml=junit.xml", "--primgate-results-dir", "out",
-        "--primgate-wallet", str(keystore), "--tb=long", "--showlocals",
+        f"--primgate-wallet={keystore}", "--tb=long", "--showlocals",
         "--primgate-markdown", "gate.md",
     )
     outcomes = result.parseoutcomes()
@@ -98,7 +98,7 @@ def test_keystore_without_passphrase_fails_clearly(
     ]}))
     result = pytester.runpytest_subprocess(
         "--primgate", "--primgate-sandbox", "--ci", "-p", "no:cacheprovider",
-        "--primgate-wallet", str(keystore), "--primgate-results-dir", "out",
+        f"--primgate-wallet={keystore}", "--primgate-results-dir", "out",
     )
     out = result.stdout.str()
     assert result.ret == 2, out
@@ -160,7 +160,7 @@ def test_refusal_paths_leak_no_secret_under_showlocals(
             "--primgate", "-p", "no:cacheprovider", "-p", "no:xdist", "-vv", "-rA",
             "--showlocals", "--tb=long", "--log-level=DEBUG", "--log-file=run.log",
             "--junit-xml=junit.xml", "--primgate-results-dir", "out",
-            "--primgate-wallet", str(keystore), "--primgate-markdown", "gate.md",
+            f"--primgate-wallet={keystore}", "--primgate-markdown", "gate.md",
             "--primgate-budget", "0.05",
         )
         headers = [h for server in [*servers.values(), landing] for h in server.headers]

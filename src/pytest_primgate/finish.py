@@ -56,6 +56,7 @@ def finish_run(
     config: pytest.Config, settings: Settings, state: PrimgateSession, exitstatus: int
 ) -> FinishOutcome:
     """Evaluate the gate over the recorded items and publish the verdict everywhere."""
+    from pytest_primgate.lifecycle import terminal_width
     from pytest_primgate.report import github, results, terminal
 
     state.join_ledger()
@@ -67,7 +68,8 @@ def finish_run(
     )
     network = _network(state)
     lines = terminal.summary_lines(
-        result, payments=state.payments, network=network, verdict=False
+        result, payments=state.payments, network=network, verdict=False,
+        width=terminal_width(config),
     )
     from pytest_primgate.canary import report as canary_report
 

@@ -11,6 +11,7 @@ so the check reads the parser's groups defensively.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -40,6 +41,21 @@ def _taken_option_names(parser: pytest.Parser) -> set[str]:
 def skipped_short_names() -> list[str]:
     """Short names that another plugin owns, so only the ``--primgate-`` form exists."""
     return list(_SKIPPED_SHORT_NAMES)
+
+
+def typed_short_names(args: Sequence[str]) -> list[str]:
+    """Short names another plugin owns that appear in ``args`` (``--group`` or ``--group=1``)."""
+    return [
+        short for short in _SKIPPED_SHORT_NAMES
+        if any(arg == short or arg.startswith(short + "=") for arg in args)
+    ]
+
+
+def short_name_note(names: Sequence[str]) -> str:
+    """One line for the terminal (not a warning: ``-W error`` must not turn it into an error)."""
+    ours = ", ".join("--primgate-" + name.lstrip("-") for name in names)
+    return (f"primgate: {', '.join(names)} belong(s) to another installed plugin here; "
+            f"primgate's form: {ours}")
 
 
 _ALIASES: list[tuple[str, dict[str, Any]]] = []
@@ -98,9 +114,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-prims", action="append", default=[], metavar="GLOB",
                     help="prim.yaml files to read (added to ini primgate_prims)")
     group.addoption("--primgate-runs", type=int, default=None, metavar="N",
-                    help="attempts per item (default 3)")
+                    help="attempts per item, >= 1 (default 3)")
     group.addoption("--primgate-quorum", type=int, default=None, metavar="N",
-                    help="passing attempts needed (default 2)")
+                    help="passing attempts needed, 1..runs (default 2; 1 when runs is 1)")
     group.addoption("--primgate-threshold", action="append", default=[], metavar="PRIM=N",
                     help="override a prim's pass threshold in percent (repeatable)")
     group.addoption("--primgate-allow-unreachable", action="store_true", default=False,
@@ -110,7 +126,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-markdown", default=None, metavar="PATH",
                     help="write the summary table as markdown (for a PR comment)")
     group.addoption("--primgate-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="HTTP timeout per request (default 30)")
+                    help="HTTP timeout per request in seconds, > 0 (default 30)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
     group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
@@ -118,9 +134,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-max-payment", default="1.00", metavar="USDC",
                     help="refuse any single payment above this (default 1.00)")
     group.addoption("--primgate-budget", default="10.00", metavar="USDC",
-                    help="refuse payments once the session total would exceed this")
+                    help="refuse payments once the session total would exceed this (default 10.00)")
     group.addoption("--primgate-pay-to", action="append", default=[], metavar="ADDRESS",
-                    help="only pay these recipients (repeatable; default any)")
+                    help="only pay these recipients (repeatable; default: any)")
     group.addoption("--primgate-network", default=None, metavar="eip155:N",
                     help="pay only on this network (default: ini primgate_network, "
                     "$PRIM_NETWORK, the plan's network, else eip155:84532)")
@@ -154,7 +170,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-llms-dir", default=None, metavar="DIR",
                     help="where <prim>/llms.txt files are read first (canary)")
     group.addoption("--primgate-spawn-timeout", type=float, default=120.0, metavar="SECONDS",
-                    help="how long to wait for a spawned server to become active")
+                    help="how long to wait for a spawned server to become active (default 120)")
 
     parser.addini("primgate", "enable pytest-primgate", type="bool", default=False)
     parser.addini("primgate_plans", "globs of plan files", type="linelist", default=DEFAULT_PLANS)

@@ -29,6 +29,20 @@ def available_groups(items: Sequence[pytest.Item]) -> list[str]:
     return list(seen)
 
 
+def check_owner_tasks(tasks: Sequence[str], items: Sequence[pytest.Item]) -> None:
+    """``--owner-task`` names must own something collected; else a usage error listing them."""
+    known = sorted({
+        str(m.kwargs.get("name")) for i in items if isinstance(i, PrimgateItem)
+        for m in i.iter_markers("owner_task")
+    })
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"--primgate-owner-task: unknown owner task {', '.join(map(repr, unknown))}; "
+            f"known owner tasks: {', '.join(known) or '(no smoke scenarios collected)'}"
+        )
+
+
 def _closure(item: PlanItem, by_key: dict[tuple[str, str], PlanItem]) -> set[tuple[str, str]]:
     """Keys of the transitive ``depends_on`` closure of one plan item (itself excluded)."""
     out: set[tuple[str, str]] = set()
@@ -87,6 +101,7 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
                 keep.append(item)
     if settings.owner_tasks:
         wanted_tasks = set(settings.owner_tasks)
+        check_owner_tasks(settings.owner_tasks, items)
         keep = [
             i for i in keep
             if not isinstance(i, PrimgateItem)

@@ -120,6 +120,16 @@ def _max_timeout(value: object) -> int:
     return seconds
 
 
+def _positive(value: float, option: str) -> None:
+    if not value > 0:
+        raise pytest.UsageError(f"{option} must be a positive number of seconds, got {value:g}")
+
+
+def _percent(value: float, option: str) -> None:
+    if not 0 <= value <= 100:
+        raise pytest.UsageError(f"{option} must be a percentage from 0 to 100, got {value:g}")
+
+
 def _split_csv(values: list[str]) -> tuple[str, ...]:
     return tuple(part.strip() for raw in values for part in raw.split(",") if part.strip())
 
@@ -144,14 +154,20 @@ def build_settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"--primgate-threshold expects PRIM=PERCENT, got {prim}={value}"
             ) from None
+        _percent(thresholds[prim], "--primgate-threshold")
     runs_opt = opt("primgate_runs")
     quorum_opt = opt("primgate_quorum")
     runs = 3 if runs_opt is None else int(runs_opt)
+    if runs < 1:
+        raise pytest.UsageError(f"--primgate-runs must be at least 1, got {runs}")
     quorum = (2 if runs >= 2 else 1) if quorum_opt is None else int(quorum_opt)
-    if runs < 1 or quorum < 1 or quorum > runs:
+    if quorum < 1 or quorum > runs:
         raise pytest.UsageError(
             f"--primgate-quorum must be between 1 and --primgate-runs ({runs}), got {quorum}"
         )
+    for name in ("primgate_timeout", "primgate_spawn_timeout"):
+        _positive(opt(name), "--" + name.replace("_", "-"))
+    _percent(opt("primgate_holdout_threshold"), "--primgate-holdout-threshold")
     results_dir = opt("primgate_results_dir")
     holdout = opt("primgate_holdout") or os.environ.get("HOLDOUT_SCENARIOS_DIR") or None
     markdown = opt("primgate_markdown")

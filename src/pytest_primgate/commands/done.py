@@ -27,6 +27,9 @@ from pytest_primgate.manifests.smoke import SmokeManifest, load_smoke
 
 MANIFEST_ENV = ("PRIMGATE_SMOKE_MANIFEST", "WG_SMOKE_MANIFEST")
 DEFAULT_MANIFEST = Path("tests") / "smoke" / "manifest.toml"
+MANIFEST_CANDIDATES = (DEFAULT_MANIFEST, Path("smoke") / "manifest.toml",
+                       Path("manifests") / "smoke" / "manifest.toml")
+"""Where ``primgate done`` looks, in each directory from the current one up to the git top."""
 PYTEST_MARGIN_SECONDS = 120.0
 AGENT_ENV = "WG_AGENT_ID"
 OVERRIDE_ENV = "WG_SMOKE_AGENT_OVERRIDE"
@@ -54,7 +57,8 @@ def add_parser(sub: Any) -> None:
                         f"({AGENT_ENV} set) unless {OVERRIDE_ENV}=1 is also exported")
     parser.add_argument("--manifest", type=Path, default=None, metavar="PATH",
                         help="smoke manifest (default: $PRIMGATE_SMOKE_MANIFEST, "
-                        "$WG_SMOKE_MANIFEST, or tests/smoke/manifest.toml from the current "
+                        "$WG_SMOKE_MANIFEST, or the first of tests/smoke/manifest.toml, "
+                        "smoke/manifest.toml, manifests/smoke/manifest.toml from the current "
                         "directory up to the git top level)")
     parser.add_argument("--sandbox", action="store_true",
                         help="start the embedded sandbox for the run (pytest --primgate-sandbox)")
@@ -76,7 +80,7 @@ def _git_top(cwd: Path) -> Path | None:
 
 
 def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
-    """``explicit``, then the environment, then tests/smoke/manifest.toml upward to git top."""
+    """``explicit``, then the environment, then ``MANIFEST_CANDIDATES`` upward to git top."""
     if explicit is not None:
         return explicit
     for name in MANIFEST_ENV:
@@ -86,9 +90,10 @@ def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
     top = _git_top(cwd)
     directory = cwd.resolve()
     while True:
-        candidate = directory / DEFAULT_MANIFEST
-        if candidate.is_file():
-            return candidate
+        for relative in MANIFEST_CANDIDATES:
+            candidate = directory / relative
+            if candidate.is_file():
+                return candidate
         if top is None or directory == top.resolve() or directory.parent == directory:
             return None
         directory = directory.parent
@@ -182,7 +187,7 @@ def _pytest_command(manifest: Path, task: str, full: bool, results: Path,
     command = [sys.executable, "-m", "pytest", "--primgate", "-p", "no:cacheprovider"]
     if not full:
         command += ["--primgate-owner-task", task]
-    command += [str(manifest), "--primgate-results-dir", str(results), "-q", *extra]
+    command += [str(manifest), f"--primgate-results-dir={results}", "-q", *extra]
     return command
 
 
@@ -205,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         extra += ["--primgate-runs", str(args.runs), "--primgate-quorum", str(quorum)]
     manifest_path = find_manifest(args.manifest, Path.cwd())
     if manifest_path is None:
-        print(f"No smoke manifest found (looked for {DEFAULT_MANIFEST} from "
+        looked = ", ".join(p.as_posix() for p in MANIFEST_CANDIDATES)
+        print(f"No smoke manifest found (looked for {looked} from "
               f"{Path.cwd()} up to the git top level); nothing to check for '{task}'")
         return 0
     try:

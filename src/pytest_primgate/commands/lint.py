@@ -182,9 +182,17 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for line in notes:
         print(line)
+    print(summary_line(len(discover(paths)), len(findings), len(errors)))
     if errors:
         return 2
-    if findings:
-        print(f"primgate lint: {len(findings)} finding(s)")
-        return 1
-    return 0
+    return 1 if findings else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def summary_line(files: int, findings: int, invalid: int) -> str:
+    """Last line of every run: ``primgate lint: 3 files, 0 findings`` (+ ``, 1 invalid``)."""
+    line = f"primgate lint: {_count(files, 'file')}, {_count(findings, 'finding')}"
+    return f"{line}, {invalid} invalid" if invalid else line

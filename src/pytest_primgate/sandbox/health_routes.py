@@ -21,6 +21,12 @@ def routes(app: SandboxApp) -> list[Route]:
     network = app.config.network
 
     def health(request: SandboxRequest) -> SandboxResponse:
+        if not request.prim:  # the sandbox's own root: say what it is and where the prims are
+            prims = sorted({r.prim for r in app.router.routes} - {ANY_PRIM, "_sandbox"})
+            return SandboxResponse.json(200, {
+                "service": "primgate sandbox", "status": "ok", "network": network,
+                "prims": {prim: f"/{prim}/" for prim in prims},
+            })
         body: dict[str, object] = {"service": f"{request.prim}.sh", "status": "ok"}
         if request.prim == "faucet":
             body.update(network=network, testnet=network != "eip155:8453")
