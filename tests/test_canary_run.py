@@ -286,8 +286,8 @@ def test_canary_dry_run_names_docs_and_model(pytester: pytest.Pytester) -> None:
     docs(pytester.path, "store", *GOOD_STORE)
     result = pytester.runpytest_subprocess(*SANDBOX, "--canary", "--primgate-dry-run")
     result.stdout.fnmatch_lines([
-        "store (canary, api, docs: site/store/llms.txt)  canary  AGENT   "
-        "https://infer.prim.sh/v1/chat*",
+        "store (canary, api, docs: site/store/llms.txt)*canary*AGENT*",
+        "    https://infer.prim.sh/v1/chat",
         "1 item would run",
     ])
 

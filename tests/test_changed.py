@@ -127,7 +127,7 @@ def test_unknown_base_is_a_clear_error(repo: Path, capsys: pytest.CaptureFixture
 
 
 def test_invalid_prim_file_is_named(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(repo, "packages/store/prim.yaml", prim_yaml("store", "shipped"))
+    write(repo, "packages/store/prim.yaml", prim_yaml("store", "[live, new]"))
     assert main(["changed", "--base", "main", "--repo", str(repo)]) == 2
     out = capsys.readouterr().out
     assert out.startswith("primgate changed: packages/store/prim.yaml:4: status: ")

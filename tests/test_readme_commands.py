@@ -25,7 +25,7 @@ def commands(path: Path) -> list[str]:
     """``pytest …`` and ``primgate …`` lines of the file's bash blocks, comments stripped."""
     found = []
     for block in re.findall(r"```bash\n(.*?)```", path.read_text(encoding="utf-8"), re.S):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
                 if words and words[0] in ("pytest", "primgate"):
@@ -52,7 +52,10 @@ def test_the_docs_have_the_commands() -> None:
     assert "primgate done smoke-gate-examples --sandbox" in readme
     assert len(readme) >= 8
     assert [c for p, c in ALL if live(c)] == [
-        "pytest --primgate --ci --group store --junit-xml=gate.xml"  # quickstart, live on purpose
+        # a real model (README canary section) and the quickstart's live run, on purpose
+        "pytest --primgate --canary --primgate-canary-endpoint https://openrouter.ai/api/v1 "
+        "--primgate-canary-model anthropic/claude-sonnet-4 --primgate-budget 1.00",
+        "pytest --primgate --ci --group store --junit-xml=gate.xml",
     ]
 
 
