@@ -184,8 +184,14 @@ class X402Client(httpx.Client):
             self.payments.append(payment)
         return payment
 
-    def pay(self, request: httpx.Request, challenge: Challenge, *, test_id: str) -> httpx.Response:
-        """Pay ``challenge`` once and resend ``request``; a 402 answer is returned, not re-paid."""
+    def pay(
+        self, request: httpx.Request, challenge: Challenge, *, test_id: str,
+        send: Callable[[httpx.Request], httpx.Response] | None = None,
+    ) -> httpx.Response:
+        """Pay ``challenge`` once and resend ``request``; a 402 answer is returned, not re-paid.
+
+        ``send`` sends the paid request (default ``self.send(..., auth=None)``), e.g. bounded.
+        """
         pending, headers = self._authorize(challenge, test_id)
         request.read()
         paid = httpx.Request(
@@ -194,7 +200,7 @@ class X402Client(httpx.Client):
         )
         paid.headers.update(headers)
         # On a transport error the server may have settled: the reservation stays.
-        response = self.send(paid, auth=None)
+        response = send(paid) if send is not None else self.send(paid, auth=None)
         self._settled(pending, paid, response)
         return response
 
