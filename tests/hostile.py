@@ -57,7 +57,7 @@ def _serve(conn: socket.socket) -> None:
         return time.monotonic() - started < MAX_SECONDS
 
     with conn, contextlib.suppress(OSError):
-        path = _read_request(conn)
+        path = "/" + _read_request(conn).lstrip("/").split("/", 1)[0].split("?", 1)[0]
         if path == "/ok":
             body = b'{"ok":true}'
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -153,3 +154,57 @@ def test_hostile_plan_fails_each_item_in_time_with_flat_memory(
         assert test["duration"] < DEADLINE + MARGIN, test
     assert data["exit_code"] == 1
     assert wall < 4 * (DEADLINE + MARGIN) + 15
+
+
+def test_wallet_registration_and_funding_are_bounded(hostile: str) -> None:
+    from eth_account import Account
+
+    from pytest_primgate.urlmap import UrlMap
+    from pytest_primgate.wallet import WalletError, _from_account, fund, register
+
+    wallet = _from_account(Account.create(), "ephemeral")
+    drip = UrlMap.from_pairs({"wallet.prim.sh": f"{hostile}/drip-headers",
+                              "faucet.prim.sh": f"{hostile}/endless"})
+    started = time.monotonic()
+    with httpx.Client(timeout=DEADLINE) as client:
+        with pytest.raises(WalletError) as info:
+            register(client, wallet, drip)
+        assert str(info.value).endswith(f"failed: no complete response within {DEADLINE:g} s")
+        assert time.monotonic() - started < DEADLINE + MARGIN
+        with pytest.raises(WalletError) as info:
+            fund(client, wallet, drip, Decimal(1), max_bytes=1 << 20)
+        assert str(info.value).endswith("failed: response body exceeds 1 MiB")
+
+
+def test_x402_client_requests_are_bounded(hostile: str) -> None:
+    from eth_account import Account
+
+    from pytest_primgate.x402.client import make_x402_client
+    from pytest_primgate.x402.spend import SpendPolicy
+
+    policy = SpendPolicy(max_payment=Decimal(1),
+                         budget=Decimal(1), pay_to=())
+    started = time.monotonic()
+    with make_x402_client(Account.create(), policy, timeout=DEADLINE) as client:
+        with pytest.raises(NoCompleteResponse):
+            request_bounded(client, "GET", f"{hostile}/drip-body")
+        with pytest.raises(BodyTooLarge):
+            request_bounded(client, "GET", f"{hostile}/gzip-bomb")
+    assert time.monotonic() - started < DEADLINE + 2 * MARGIN
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/drip-body", f"no complete response within {DEADLINE:g} s"),
+     ("/endless", "response body exceeds 10 MiB")],
+)
+def test_primgate_fetch_is_bounded(hostile: str, path: str, reason: str) -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_primgate.cli", "fetch", "--no-setup",
+         "--timeout", str(DEADLINE), f"{hostile}{path}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"primgate fetch: GET {hostile}{path} failed: {reason}"
+    assert time.monotonic() - started < DEADLINE + MARGIN + 5
