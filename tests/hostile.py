@@ -38,16 +38,32 @@ def gzip_bomb(decoded_mib: int = 2048) -> bytes:
     return header + piece * decoded_mib + end + struct.pack("<II", crc, size)
 
 
-def _read_request(conn: socket.socket) -> str:
+def _read_request(conn: socket.socket) -> tuple[str, bool]:
+    """The request's path and whether it carries an x402 payment header."""
     data = b""
     while b"\r\n\r\n" not in data and len(data) < 65536:
         chunk = conn.recv(4096)
         if not chunk:
             break
         data += chunk
-    line = data.split(b"\r\n", 1)[0].decode("latin-1")
-    parts = line.split()
-    return parts[1] if len(parts) > 1 else "/"
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    parts = head.split("\r\n", 1)[0].split()
+    return parts[1] if len(parts) > 1 else "/", "\npayment-signature:" in head.lower()
+
+
+def _challenge() -> bytes:
+    """A valid x402 v2 ``PAYMENT-REQUIRED`` header line (Base Sepolia USDC, 0.01)."""
+    from pytest_primgate.x402.codec import encode_header
+
+    requirement = {
+        "scheme": "exact", "network": "eip155:84532", "amount": "10000",
+        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payTo": "0x" + "22" * 20, "maxTimeoutSeconds": 60,
+        "extra": {"name": "USDC", "version": "2"},
+    }
+    header = encode_header({"x402Version": 2, "error": "pay", "resource": {"url": "u"},
+                            "accepts": [requirement]})
+    return b"PAYMENT-REQUIRED: " + header.encode("ascii") + b"\r\n"
 
 
 def _serve(conn: socket.socket) -> None:
@@ -57,8 +73,18 @@ def _serve(conn: socket.socket) -> None:
         return time.monotonic() - started < MAX_SECONDS
 
     with conn, contextlib.suppress(OSError):
-        path = "/" + _read_request(conn).lstrip("/").split("/", 1)[0].split("?", 1)[0]
-        if path == "/ok":
+        target, paid = _read_request(conn)
+        path = "/" + target.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        if path == "/paid-drip" and not paid:
+            conn.sendall(b"HTTP/1.1 402 Payment Required\r\n" + _challenge()
+                         + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+        elif path == "/paid-drip":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n")
+            while alive():
+                conn.sendall(b" ")
+                time.sleep(1.0)
+        elif path == "/ok":
             body = b'{"ok":true}'
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))

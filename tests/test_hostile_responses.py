@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -208,3 +209,29 @@ def test_primgate_fetch_is_bounded(hostile: str, path: str, reason: str) -> None
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == f"primgate fetch: GET {hostile}{path} failed: {reason}"
     assert time.monotonic() - started < DEADLINE + MARGIN + 5
+
+
+def test_paid_call_through_the_x402_client_is_bounded(hostile: str, tmp_path: Path) -> None:
+    from eth_account import Account
+
+    from pytest_primgate.manifests.plan import load_plan
+    from pytest_primgate.plan_runner import prepare, run_attempt
+    from pytest_primgate.urlmap import UrlMap
+    from pytest_primgate.x402.client import make_x402_client
+    from pytest_primgate.x402.spend import SpendPolicy
+
+    path = write(tmp_path, plan({"g": [t("P-1", f"{hostile}/paid-drip/v1/x", notes="Paid.")]}))
+    test = load_plan(path).tests["P-1"]
+    policy = SpendPolicy(max_payment=Decimal(1), budget=Decimal(1), pay_to=())
+    started = time.monotonic()
+    with httpx.Client(timeout=DEADLINE) as http, make_x402_client(
+        Account.create(), policy, timeout=DEADLINE
+    ) as x402:
+        result = run_attempt(
+            test, prepare(test, {}, UrlMap()), http=http, payer=lambda: x402, test_id="P-1",
+            redact=False, timeout=DEADLINE,
+        )
+        assert x402.signatures == 1
+    assert (result.outcome, result.reason) == (
+        "failed", f"no complete response within {DEADLINE:g} s")
+    assert time.monotonic() - started < DEADLINE + 2 * MARGIN

@@ -239,6 +239,7 @@ def send_bounded(
         for key, value in {"connect": None, "read": None, "write": None, "pool": None,
                            **timeouts}.items()
     }
+    original = request.extensions
     request.extensions = extensions
     _WATCHDOG.arm(guard)
     try:
@@ -261,6 +262,7 @@ def send_bounded(
             response.close()
     finally:
         guard.stop()
+        request.extensions = original  # a resend (the paid one) starts from the caller's
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _HOP_HEADERS]
     bounded = httpx.Response(
         response.status_code, headers=headers, content=body, request=response.request,
