@@ -84,6 +84,15 @@ def _serve(conn: socket.socket) -> None:
             while alive():
                 conn.sendall(b" ")
                 time.sleep(1.0)
+        elif path == "/keep":  # answers once, then drips the headers of the next answer
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 2\r\n\r\n{}")
+            _read_request(conn)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Drip: " + b"z" * 4096:
+                if not alive():
+                    break
+                conn.sendall(bytes([byte]))
+                time.sleep(1.0)
         elif path == "/ok":
             body = b'{"ok":true}'
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

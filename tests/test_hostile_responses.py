@@ -235,3 +235,15 @@ def test_paid_call_through_the_x402_client_is_bounded(hostile: str, tmp_path: Pa
     assert (result.outcome, result.reason) == (
         "failed", f"no complete response within {DEADLINE:g} s")
     assert time.monotonic() - started < DEADLINE + 2 * MARGIN
+
+
+def test_header_drip_on_a_reused_keep_alive_connection_ends_at_the_deadline(
+    hostile: str,
+) -> None:
+    with httpx.Client(timeout=DEADLINE) as client:
+        assert request_bounded(client, "GET", f"{hostile}/keep").json() == {}
+        started = time.monotonic()
+        with pytest.raises(NoCompleteResponse):
+            request_bounded(client, "GET", f"{hostile}/keep/again")
+        assert time.monotonic() - started < DEADLINE + MARGIN
+        assert request_bounded(client, "GET", f"{hostile}/ok").json() == {"ok": True}

@@ -15,6 +15,7 @@ import itertools
 import socket
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -54,10 +55,25 @@ class NoCompleteResponse(ResponseLimitError):
         super().__init__(f"no complete response within {deadline:g} s")
 
 
-class _Guard:
-    """One request's deadline: the sockets it uses, shut down when the deadline passes."""
+_CLIENT_SOCKETS: weakref.WeakKeyDictionary[httpx.Client, set[socket.socket]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Sockets each client opened (seen on connect or on a response): its keep-alive pool."""
+_CLAIMED: set[socket.socket] = set()
+"""Sockets an unfinished request is known to use."""
+_REGISTRY_LOCK = threading.Lock()
 
-    def __init__(self, deadline: float) -> None:
+
+class _Guard:
+    """One request's deadline: the sockets it uses, shut down when the deadline passes.
+
+    A request on a reused keep-alive connection has no socket known until its headers
+    arrive; if its deadline passes before, the client's sockets that no other request
+    claims are shut down (idle ones reconnect on next use).
+    """
+
+    def __init__(self, deadline: float, client: httpx.Client | None = None) -> None:
+        self.client = client
         self.deadline = deadline
         self.expires = time.monotonic() + deadline
         self.fired = False
@@ -76,6 +92,12 @@ class _Guard:
         sock = stream.get_extra_info("socket") if stream is not None else None
         if not isinstance(sock, socket.socket):
             return
+        with _REGISTRY_LOCK:
+            if self.client is not None:
+                known = _CLIENT_SOCKETS.setdefault(self.client, set())
+                known.difference_update([s for s in known if s.fileno() == -1])
+                known.add(sock)
+            _CLAIMED.add(sock)
         with self._lock:
             self._sockets.append(sock)
             late = self.fired
@@ -88,13 +110,20 @@ class _Guard:
                 return
             self.fired = True
             sockets = list(self._sockets)
+        if not sockets and self.client is not None:
+            with _REGISTRY_LOCK:
+                sockets = [s for s in _CLIENT_SOCKETS.get(self.client, ())
+                           if s not in _CLAIMED and s.fileno() != -1]
         for sock in sockets:
             _shutdown(sock)
 
     def stop(self) -> None:
         with self._lock:
             self.done = True
+            mine = list(self._sockets)
             self._sockets.clear()
+        with _REGISTRY_LOCK:
+            _CLAIMED.difference_update(mine)
 
     def tracer(self, previous: Any) -> Callable[[str, dict[str, Any]], None]:
         """An httpcore ``trace`` extension that sees each new connection's stream."""
@@ -230,7 +259,7 @@ def send_bounded(
     request given; pass the client's auth only when it never reads a body itself.
     """
     limit = _deadline_of(client) if deadline is None else deadline
-    guard = _Guard(limit)
+    guard = _Guard(limit, client)
     extensions = dict(request.extensions)
     extensions["trace"] = guard.tracer(extensions.get("trace"))
     timeouts = dict(extensions.get("timeout") or {})
