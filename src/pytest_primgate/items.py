@@ -114,11 +114,30 @@ def _single(result: AttemptResult) -> Decided:
     return Decided(result.outcome, (result,), result)
 
 
+def internal_error_reason(exc: BaseException) -> str:
+    """The one-line reason of an item that failed inside primgate (not in the service)."""
+    if isinstance(exc, MemoryError):
+        return "infrastructure: out of memory while running the item (MemoryError)"
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"infrastructure: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
 def _run_primgate_item(request: pytest.FixtureRequest) -> None:
-    """The callable behind every primgate item: delegates to the item itself."""
+    """The callable behind every primgate item: delegates to the item itself.
+
+    A ``MemoryError`` or any other exception escaping the item is primgate's (or the
+    machine's) failure, not the service's: an infrastructure error (exit 2), never a
+    regression, reported in one line.
+    """
     node = request.node
     assert isinstance(node, PrimgateItem)
-    node.run_primgate(request)
+    try:
+        node.run_primgate(request)
+    except Exception as exc:
+        reason = internal_error_reason(exc)
+        node.internal_error()
+        _finish(node, _single(AttemptResult("failed", reason)),
+                {rp.INFRA_ERROR: reason.removeprefix("infrastructure: ")})
 
 
 # pytest reads the callable's signature once per item to resolve fixtures; a precomputed
@@ -142,6 +161,9 @@ class PrimgateItem(pytest.Function):
     def run_primgate(self, request: pytest.FixtureRequest) -> None:
         """Run the item's attempts (overridden)."""
         raise NotImplementedError
+
+    def internal_error(self) -> None:
+        """Called when the item failed inside primgate (plan items record the failure)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,6 +242,9 @@ class PlanItem(PrimgateItem):
             (rp.GROUP, test.group), *_prim_markers(self, prim, test.service).items(),
         ))
 
+    def internal_error(self) -> None:
+        get_runstate(self.config).record(self.plan.path, self.test.id, "failed", {})
+
     def run_primgate(self, request: pytest.FixtureRequest) -> None:
         config = self.config
         settings = get_settings(config)
@@ -283,6 +308,7 @@ class PlanItem(PrimgateItem):
                 test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
                 test_id=self.nodeid, redact=self.redact, timeout=settings.timeout,
                 network=plan_network,
+                max_bytes=settings.max_response_bytes,
             )
 
         decided = run_attempts(attempt, runs, quorum)

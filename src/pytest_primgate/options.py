@@ -126,7 +126,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-markdown", default=None, metavar="PATH",
                     help="write the summary table as markdown (for a PR comment)")
     group.addoption("--primgate-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="HTTP timeout per request in seconds, > 0 (default 30)")
+                    help="total time per request: connect, headers and body, in seconds, > 0 "
+                    "(default 30)")
+    group.addoption("--primgate-max-response-bytes", default=None, metavar="SIZE",
+                    help="cap on the decoded bytes read per response, e.g. 10MiB "
+                    "(default: ini primgate_max_response_bytes, 10MiB)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
     group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
@@ -183,3 +187,5 @@ def add_options(parser: pytest.Parser) -> None:
                   type="linelist", default=["packages/{id}/**"])
     parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])
     parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")
+    parser.addini("primgate_max_response_bytes", "cap on the decoded bytes read per response",
+                  default="10MiB")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pytest_primgate import checks
+from pytest_primgate.bounded import DEFAULT_MAX_BYTES, ResponseLimitError, send_bounded
 from pytest_primgate.model import AttemptResult
 from pytest_primgate.urlmap import UrlMap
 
@@ -229,9 +230,14 @@ def run_attempt(
     redact: bool,
     timeout: float,
     network: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> AttemptResult:
     """Send one attempt of ``test`` and check it; never raises for HTTP or payment problems.
-    ``network`` is the plan's (the run pays there unless an option pins another)."""
+
+    ``network`` is the plan's (the run pays there unless an option pins another). Every
+    response is read by ``send_bounded``: at most ``max_bytes`` decoded bytes, and ``timeout``
+    seconds in total per request (connect, headers and body).
+    """
     from pytest_primgate.x402.codec import parse_challenge
     from pytest_primgate.x402.errors import PaymentRefused, X402Error
 
@@ -248,8 +254,13 @@ def run_attempt(
         prepared.method, prepared.url, content=prepared.body, headers=headers,
         extensions={"primgate_test_id": test_id},
     )
+    def send(outgoing: httpx.Request) -> httpx.Response:
+        return send_bounded(client, outgoing, max_bytes=max_bytes, deadline=timeout)
+
     try:
-        response = client.send(request, auth=None) if x402 is not None else client.send(request)
+        response = send(request)
+    except ResponseLimitError as exc:
+        return _result("failed", str(exc), str(exc), redact=redact, started=started)
     except httpx.HTTPError as exc:
         return _transport_failure(exc, prepared.url, redact=redact, started=started,
                                   timeout=timeout)
@@ -287,7 +298,10 @@ def run_attempt(
         )
     try:
         paid_response = x402.pay(request, challenge, test_id=test_id, network=network,
-                                 issuer=response.request.url)
+                                 issuer=response.request.url, send=send)
+    except ResponseLimitError as exc:
+        return _result("failed", str(exc), str(exc), redact=redact, status=402,
+                       started=started)
     except PaymentRefused as exc:
         return _result("failed", f"payment refused: {exc}", "payment refused",
                        redact=redact, status=402, started=started)

@@ -14,6 +14,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,8 @@ FAIL_TAIL_LINES = 12
 SKIP_TAIL_LINES = 4
 ENDPOINT_TIMEOUT = 2.0
 KILL_GRACE = 0.5
+LEFTOVER_GRACE = 0.2
+"""Seconds the pipes may stay open after the script exited before their holders are killed."""
 HEAD_BYTES = 500
 
 REDACTED_EXPECTATION = "expected output not found"
@@ -133,35 +136,94 @@ def _pidfd(pid: int) -> int | None:
     return fd
 
 
-def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool]:
-    """Read stdout and stderr (capped) until EOF and exit, or the deadline; True when timed out.
+class _Output:
+    """What ``_collect`` read: capped stdout/stderr, whether each was cut, and notes."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.out_cut = False
+        self.err_cut = False
+        self.timed_out = False
+        self.notes: list[str] = []
+
+
+def _pipe_holders(fds: set[int]) -> list[tuple[int, str]]:
+    """Other processes holding one of our pipes (``/proc/*/fd``): (pid, command name)."""
+    targets = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            targets.add(f"pipe:[{os.fstat(fd).st_ino}]")
+    holders: list[tuple[int, str]] = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            links = {os.readlink(f"/proc/{entry.name}/fd/{fd}")
+                     for fd in os.listdir(f"/proc/{entry.name}/fd")}
+        except OSError:
+            continue
+        if links & targets:
+            try:
+                with open(f"/proc/{entry.name}/comm", encoding="utf-8") as comm:
+                    name = comm.read().strip()
+            except OSError:
+                name = "?"
+            holders.append((int(entry.name), name))
+    return holders
+
+
+def _kill_holders(fds: set[int]) -> str | None:
+    """Kill what still holds the output after the script exited; the note for the report."""
+    holders = _pipe_holders(fds) if os.path.isdir("/proc") else []
+    for pid, _ in holders:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if not holders:
+        return None
+    names = ", ".join(f"{pid} ({name})" for pid, name in holders)
+    noun = "process" if len(holders) == 1 else "processes"
+    return f"killed {len(holders)} leftover {noun} holding the script's output: {names}"
+
+
+def _collect(proc: subprocess.Popen[bytes], deadline: float) -> _Output:
+    """Read stdout and stderr (capped) until EOF and exit, or the deadline.
 
     When the script exits while a background child still holds the pipes, the rest of its
-    process group is killed so the pipes reach EOF.
+    process group is killed so the pipes reach EOF; a descendant in another session
+    (``setsid``) is found through ``/proc`` and killed after ``LEFTOVER_GRACE``, and noted.
     """
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    result = _Output()
+    buffers = {out_fd: result.out, err_fd: result.err}
     open_fds = {out_fd, err_fd}
     pidfd = _pidfd(proc.pid)
-    exited = False
+    exited_at: float | None = None
+    hunted = False
     with selectors.PollSelector() as selector:
         selector.register(out_fd, selectors.EVENT_READ)
         selector.register(err_fd, selectors.EVENT_READ)
         if pidfd is not None:
             selector.register(pidfd, selectors.EVENT_READ)
         try:
-            while open_fds or (pidfd is not None and not exited):
-                remaining = deadline - time.monotonic()
+            while open_fds or (pidfd is not None and exited_at is None):
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
-                    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), True
-                polling = pidfd is None and not exited
-                events = selector.select(min(remaining, 0.25) if polling else remaining)
+                    result.timed_out = True
+                    return result
+                polling = pidfd is None and exited_at is None
+                wait = min(remaining, 0.25) if polling else remaining
+                if exited_at is not None and not hunted:
+                    wait = min(wait, max(0.0, exited_at + LEFTOVER_GRACE - now))
+                events = selector.select(wait)
                 for key, _ in events:
                     fd = key.fd
                     if fd == pidfd:
                         selector.unregister(fd)
-                        exited = True
+                        exited_at = time.monotonic()
                         _kill_group(proc.pid, signal.SIGKILL)
                         continue
                     chunk = os.read(fd, 65536)
@@ -170,15 +232,27 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
                         open_fds.discard(fd)
                         continue
                     buf = buffers[fd]
-                    if len(buf) < OUTPUT_CAP:
-                        buf += chunk[: OUTPUT_CAP - len(buf)]
+                    room = OUTPUT_CAP - len(buf)
+                    if room > 0:
+                        buf += chunk[:room]
+                    if len(chunk) > room:
+                        if fd == out_fd:
+                            result.out_cut = True
+                        else:
+                            result.err_cut = True
                 if polling and not events and proc.poll() is not None:
-                    exited = True
+                    exited_at = time.monotonic()
                     _kill_group(proc.pid, signal.SIGKILL)
+                if (exited_at is not None and not hunted and open_fds
+                        and time.monotonic() >= exited_at + LEFTOVER_GRACE):
+                    hunted = True
+                    note = _kill_holders(open_fds)
+                    if note:
+                        result.notes.append(note)
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), False
+    return result
 
 
 def _decode(data: bytes) -> str:
@@ -189,49 +263,100 @@ class _Expectation(Exception):
     """An expectation did not hold; the message is the attempt's reason."""
 
 
-def _check_file(expect: ExpectFile, cwd: Path) -> None:
+class _OutOfTime(Exception):
+    """The scenario's deadline passed while its expectations were checked."""
+
+
+FILE_CAP = 16 * OUTPUT_CAP
+"""Bytes of an ``expect_file`` file that are read and checked."""
+
+
+def _search(pattern: Any, text: str, deadline: float) -> bool:
+    """``pattern.search(text)`` within the deadline; raises ``_OutOfTime`` past it.
+
+    The ``regex`` module's own ``timeout`` stops the match eventually (it counts less than
+    wall time on a loaded machine), and the wait here keeps to the wall-clock deadline:
+    the match runs in a daemon thread that releases the GIL.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _OutOfTime
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["found"] = pattern.search(text, timeout=remaining, concurrent=True) is not None
+        except TimeoutError:
+            box["late"] = True
+
+    thread = threading.Thread(target=work, name="primgate-regex", daemon=True)
+    thread.start()
+    thread.join(remaining)
+    if thread.is_alive() or "late" in box:
+        raise _OutOfTime
+    return bool(box.get("found"))
+
+
+def _cut_note(stream: str, cut: bool) -> str:
+    return (f" ({stream} cut at {OUTPUT_CAP >> 20} MiB; expectation not found in what was "
+            "kept)") if cut else ""
+
+
+def _check_file(expect: ExpectFile, cwd: Path, deadline: float) -> None:
     path = Path(expect.path)
     if not path.is_absolute():
         path = cwd / path
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as handle:
+            raw = handle.read(FILE_CAP + 1)
     except FileNotFoundError:
         raise _Expectation(f"expect_file: {expect.path} does not exist") from None
     except OSError as exc:
         raise _Expectation(f"expect_file: cannot read {expect.path}: {exc.strerror}") from None
+    cut = len(raw) > FILE_CAP
+    text = raw[:FILE_CAP].decode("utf-8", errors="replace")
+    note = f" (file cut at {FILE_CAP >> 20} MiB; expectation not found in what was kept)" if (
+        cut) else ""
     for needle in expect.contains:
         if needle not in text:
-            raise _Expectation(f"expect_file: {expect.path} does not contain {needle!r}")
-    if expect.pattern is not None and expect.pattern.search(text) is None:
-        raise _Expectation(f"expect_file: {expect.path} does not match /{expect.regex}/")
+            raise _Expectation(f"expect_file: {expect.path} does not contain {needle!r}{note}")
+    if expect.pattern is not None and not _search(expect.pattern, text, deadline):
+        raise _Expectation(f"expect_file: {expect.path} does not match /{expect.regex}/{note}")
     if expect.has_json:
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise _Expectation(f"expect_file: {expect.path} is not JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:
+            raise _Expectation(f"expect_file: {expect.path} is not JSON ({exc}){note}") from None
         mismatch = _shape(data, expect.json)
         if mismatch is not None:
             raise _Expectation(f"expect_file: {expect.path}: {mismatch}")
 
 
-def _check_output(scenario: Scenario, stdout: str, cwd: Path) -> None:
+def _check_output(
+    scenario: Scenario, stdout: str, cwd: Path, deadline: float, cut: bool = False
+) -> None:
+    note = _cut_note("stdout", cut)
     for needle in scenario.expect_stdout:
         if needle not in stdout:
-            raise _Expectation(f"expect_stdout: {needle!r} not found in stdout")
+            raise _Expectation(f"expect_stdout: {needle!r} not found in stdout{note}")
     pattern = scenario.stdout_pattern
-    if pattern is not None and pattern.search(stdout) is None:
+    if pattern is not None and not _search(pattern, stdout, deadline):
         raise _Expectation(f"expect_stdout_regex: /{scenario.expect_stdout_regex}/ "
-                           "did not match stdout")
+                           f"did not match stdout{note}")
     if scenario.has_expect_json:
         try:
             data = json.loads(stdout)
-        except ValueError as exc:
-            raise _Expectation(f"expect_json: stdout is not JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:
+            raise _Expectation(f"expect_json: stdout is not JSON ({exc}){note}") from None
         mismatch = _shape(data, scenario.expect_json)
         if mismatch is not None:
             raise _Expectation(f"expect_json: {mismatch}")
+    if time.monotonic() > deadline:
+        raise _OutOfTime
     for expect in scenario.expect_file:
-        _check_file(expect, cwd)
+        _check_file(expect, cwd, deadline)
+    if time.monotonic() > deadline:
+        raise _OutOfTime
 
 
 def _detail(stdout: str, stderr: str, tail: int) -> str:
@@ -305,11 +430,13 @@ def run_scenario(
     except OSError as exc:
         return result("failed", f"failed to spawn script: {exc.strerror}",
                       public="failed to spawn script")
+    deadline = started + scenario.timeout_seconds
     try:
-        out, err, timed_out = _collect(proc, started + scenario.timeout_seconds)
+        output = _collect(proc, deadline)
+        timed_out = output.timed_out
         if not timed_out and proc.poll() is None:
             try:
-                proc.wait(timeout=max(0.0, started + scenario.timeout_seconds - time.monotonic()))
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 timed_out = True
     finally:
@@ -320,26 +447,37 @@ def run_scenario(
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         proc.stderr.close()
-    stdout, stderr = _decode(out), _decode(err)
+    stdout, stderr = _decode(bytes(output.out)), _decode(bytes(output.err))
+    notes = "\n".join(output.notes)
+
+    def with_notes(detail: str) -> str:
+        return "\n".join(part for part in (detail, notes) if part)
+
     code = proc.returncode
     if timed_out:
         reason = timed_out_reason(scenario.timeout_seconds)
-        return result("failed", reason, _detail(stdout, stderr, FAIL_TAIL_LINES), code)
+        return result("failed", reason, with_notes(_detail(stdout, stderr, FAIL_TAIL_LINES)),
+                      code)
     expected = 0 if scenario.expect_exit is None else scenario.expect_exit
     if code != expected:
         if code == SKIP_EXIT_CODE:
-            return result("skipped", _skip_reason(stderr), "\n".join(_tail(stderr, 12)), code,
-                          public=REDACTED_SKIP)
+            return result("skipped", _skip_reason(stderr),
+                          with_notes("\n".join(_tail(stderr, 12))), code, public=REDACTED_SKIP)
         if code < 0:
             reason = f"killed by signal {-code}"
         else:
             reason = f"exit {code}" + (
                 f" (expected {expected})" if scenario.expect_exit is not None else "")
-        return result("failed", reason, "\n".join(_tail(stderr, FAIL_TAIL_LINES)), code,
-                      public=reason)
+        return result("failed", reason, with_notes("\n".join(_tail(stderr, FAIL_TAIL_LINES))),
+                      code, public=reason)
     try:
-        _check_output(scenario, stdout, cwd)
+        _check_output(scenario, stdout, cwd, deadline, output.out_cut)
+    except _OutOfTime:
+        reason = (f"{timed_out_reason(scenario.timeout_seconds)} "
+                  "(while checking the expected output)")
+        return result("failed", reason, with_notes(_detail(stdout, stderr, FAIL_TAIL_LINES)),
+                      code, public=timed_out_reason(scenario.timeout_seconds))
     except _Expectation as exc:
-        return result("failed", str(exc), _detail(stdout, stderr, FAIL_TAIL_LINES), code,
-                      public=REDACTED_EXPECTATION)
-    return result("passed", "", code=code)
+        return result("failed", str(exc), with_notes(_detail(stdout, stderr, FAIL_TAIL_LINES)),
+                      code, public=REDACTED_EXPECTATION)
+    return result("passed", notes, code=code, public="")

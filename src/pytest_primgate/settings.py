@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,6 +62,8 @@ class Settings:
     canary_api_key_env: str = "CANARY_API_KEY"
     canary_timeout: float = 300.0
     canary_llms_dir: Path | None = None
+    max_response_bytes: int = 10 * 1024 * 1024
+    """Cap on the decoded bytes read per HTTP response (``--primgate-max-response-bytes``)."""
 
     @property
     def mode(self) -> str:
@@ -88,8 +92,12 @@ def _usdc(value: str, option: str) -> Decimal:
         raise pytest.UsageError(
             f"{option} expects a USDC amount like 1.00, got {value!r}"
         ) from None
+    if not amount.is_finite():
+        raise pytest.UsageError(f"{option} must be a finite USDC amount, got {value!r}")
     if amount < 0:
         raise pytest.UsageError(f"{option} must not be negative, got {value!r}")
+    if amount > MAX_USDC:
+        raise pytest.UsageError(f"{option} must be at most {MAX_USDC} USDC, got {value!r}")
     return amount
 
 
@@ -128,6 +136,36 @@ def _positive(value: float, option: str) -> None:
 def _percent(value: float, option: str) -> None:
     if not 0 <= value <= 100:
         raise pytest.UsageError(f"{option} must be a percentage from 0 to 100, got {value:g}")
+MAX_USDC = Decimal(1_000_000)
+"""Largest amount accepted for budgets, payments and balances (beyond it, a typo)."""
+_SIZE = re.compile(r"^\s*(\d+)\s*(|b|bytes|kib|k|mib|m|gib|g)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+          "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+MAX_RESPONSE_CAP = 1 << 40
+
+
+def percent(value: str, option: str) -> float:
+    """A pass threshold in percent: finite, 0 to 100 (a trailing ``%`` is allowed)."""
+    try:
+        number = float(value.strip().rstrip("%"))
+    except ValueError:
+        raise pytest.UsageError(f"{option} expects a percentage 0-100, got {value!r}") from None
+    if not math.isfinite(number) or not 0 <= number <= 100:
+        raise pytest.UsageError(f"{option} must be a percentage from 0 to 100, got {value!r}")
+    return number
+
+
+def byte_size(value: str, option: str) -> int:
+    """``10485760``, ``10MiB``, ``512 KiB`` -> bytes (at least 1, at most 1 TiB)."""
+    match = _SIZE.match(str(value))
+    if match is None:
+        raise pytest.UsageError(
+            f"{option} expects a size in bytes (or with KiB/MiB/GiB), got {value!r}"
+        )
+    size = int(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not 1 <= size <= MAX_RESPONSE_CAP:
+        raise pytest.UsageError(f"{option} must be between 1 byte and 1 TiB, got {value!r}")
+    return size
 
 
 def _split_csv(values: list[str]) -> tuple[str, ...]:
@@ -148,13 +186,7 @@ def build_settings(config: pytest.Config) -> Settings:
     base_urls.update(_pairs(opt("primgate_base_url"), "--primgate-base-url"))
     thresholds: dict[str, float] = {}
     for prim, value in _pairs(opt("primgate_threshold"), "--primgate-threshold").items():
-        try:
-            thresholds[prim] = float(value.rstrip("%"))
-        except ValueError:
-            raise pytest.UsageError(
-                f"--primgate-threshold expects PRIM=PERCENT, got {prim}={value}"
-            ) from None
-        _percent(thresholds[prim], "--primgate-threshold")
+        thresholds[prim] = percent(value, f"--primgate-threshold {prim}")
     runs_opt = opt("primgate_runs")
     quorum_opt = opt("primgate_quorum")
     runs = 3 if runs_opt is None else int(runs_opt)
@@ -204,7 +236,8 @@ def build_settings(config: pytest.Config) -> Settings:
         max_timeout=_max_timeout(opt("primgate_max_timeout")),
         grow_only_base=opt("primgate_grow_only_base"),
         holdout=Path(holdout) if holdout else None,
-        holdout_threshold=float(opt("primgate_holdout_threshold")),
+        holdout_threshold=percent(str(opt("primgate_holdout_threshold")),
+                                  "--primgate-holdout-threshold"),
         holdout_label=opt("primgate_holdout_label"),
         spawn_timeout=float(opt("primgate_spawn_timeout")),
         canary=bool(opt("primgate_canary")),
@@ -213,6 +246,10 @@ def build_settings(config: pytest.Config) -> Settings:
         canary_api_key_env=str(opt("primgate_canary_api_key_env")),
         canary_timeout=float(opt("primgate_canary_timeout")),
         canary_llms_dir=Path(opt("primgate_llms_dir")) if opt("primgate_llms_dir") else None,
+        max_response_bytes=byte_size(
+            opt("primgate_max_response_bytes") or config.getini("primgate_max_response_bytes"),
+            "--primgate-max-response-bytes",
+        ),
     )
 
 

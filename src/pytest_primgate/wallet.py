@@ -22,6 +22,7 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from pytest_primgate.bounded import DEFAULT_MAX_BYTES, ResponseLimitError, request_bounded
 from pytest_primgate.urlmap import UrlMap
 
 if TYPE_CHECKING:
@@ -170,44 +171,61 @@ def load_wallet(
     raise WalletError(NO_WALLET)
 
 
+def _why(exc: httpx.HTTPError) -> str:
+    """A transport failure in a few words (the limit's own message for a bounded read)."""
+    return str(exc) if isinstance(exc, ResponseLimitError) else type(exc).__name__
+
+
 def _head(response: httpx.Response) -> str:
     return response.text[:200].replace("\n", " ")
 
 
-def register(client: httpx.Client, wallet: Wallet, urlmap: UrlMap) -> int:
+def register(
+    client: httpx.Client, wallet: Wallet, urlmap: UrlMap, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> int:
     """``POST /v1/wallets`` with a fresh EIP-191 signature; returns the status (201/409 fine)."""
     url = urlmap.rewrite(WALLETS_URL)
     stamp, signature = wallet.sign_registration()
     try:
-        response = client.post(
-            url, json={"address": wallet.address, "signature": signature, "timestamp": stamp}
+        response = request_bounded(
+            client, "POST", url, max_bytes=max_bytes,
+            json={"address": wallet.address, "signature": signature, "timestamp": stamp},
         )
     except httpx.HTTPError as exc:
-        raise WalletError(f"wallet registration at {url} failed: {type(exc).__name__}") from None
+        raise WalletError(f"wallet registration at {url} failed: {_why(exc)}") from None
     return response.status_code
 
 
-def _balance(client: httpx.Client, wallet: Wallet, urlmap: UrlMap) -> Decimal | None:
+def _balance(
+    client: httpx.Client, wallet: Wallet, urlmap: UrlMap, max_bytes: int
+) -> Decimal | None:
     """The USDC balance when the faucet's status route reports one (the sandbox does)."""
     url = urlmap.rewrite(FAUCET_STATUS_URL)
     try:
-        response = client.get(url, params={"address": wallet.address})
+        response = request_bounded(
+            client, "GET", url, max_bytes=max_bytes, params={"address": wallet.address}
+        )
         usdc = response.json().get("usdc") if response.status_code == 200 else None
         return Decimal(str(usdc["balance"])) if isinstance(usdc, dict) else None
     except (httpx.HTTPError, ValueError, KeyError, AttributeError, InvalidOperation):
         return None
 
 
-def fund(client: httpx.Client, wallet: Wallet, urlmap: UrlMap, min_balance: Decimal) -> str:
+def fund(
+    client: httpx.Client, wallet: Wallet, urlmap: UrlMap, min_balance: Decimal,
+    *, max_bytes: int = DEFAULT_MAX_BYTES,
+) -> str:
     """Ask the faucet for USDC unless the known balance suffices; says what happened."""
-    balance = _balance(client, wallet, urlmap)
+    balance = _balance(client, wallet, urlmap, max_bytes)
     if balance is not None and balance >= min_balance:
         return f"balance {balance} USDC, at least --primgate-min-balance {min_balance}: not funded"
     url = urlmap.rewrite(FAUCET_USDC_URL)
     try:
-        response = client.post(url, json={"address": wallet.address})
+        response = request_bounded(
+            client, "POST", url, max_bytes=max_bytes, json={"address": wallet.address}
+        )
     except httpx.HTTPError as exc:
-        raise WalletError(f"faucet at {url} failed: {type(exc).__name__}") from None
+        raise WalletError(f"faucet at {url} failed: {_why(exc)}") from None
     if response.status_code == 200:
         try:
             body = response.json()

@@ -47,10 +47,11 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
 
 def setup_wallet(http: httpx.Client, wallet: Wallet, settings: Settings) -> str:
     """Register (201 or 409) and fund when below the minimum balance; says what happened."""
-    status = register(http, wallet, settings.urlmap)
+    status = register(http, wallet, settings.urlmap, max_bytes=settings.max_response_bytes)
     if status not in REGISTERED_OK:
         raise WalletError(f"wallet registration answered {status} (expected 201 or 409)")
-    funding = fund(http, wallet, settings.urlmap, settings.min_balance)
+    funding = fund(http, wallet, settings.urlmap, settings.min_balance,
+                   max_bytes=settings.max_response_bytes)
     return f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
 
 

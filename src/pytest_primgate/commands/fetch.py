@@ -48,7 +48,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--max-payment", default=None, metavar="USDC",
                         help="refuse a payment above this (default: the run's, else 1.00)")
     parser.add_argument("--min-balance", default="1.00", metavar="USDC")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="total time per request: connect, headers and body (default 30)")
+    parser.add_argument("--max-response-bytes", type=int, default=None, metavar="BYTES",
+                        help="cap on the decoded bytes read per response (default 10 MiB)")
     parser.add_argument("--no-setup", action="store_true",
                         help="skip wallet registration and faucet funding")
     parser.set_defaults(run=run)
@@ -84,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     """Send the request; see the module docstring for exit codes."""
     import httpx
 
+    from pytest_primgate.bounded import DEFAULT_MAX_BYTES, ResponseLimitError, send_bounded
     from pytest_primgate.settings import Settings
     from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
+    from pytest_primgate.x402.codec import parse_challenge
     from pytest_primgate.x402.errors import X402Error
     from pytest_primgate.x402.ledger import Ledger
     from pytest_primgate.x402.networks import DEFAULT_NETWORK, pinned_network
@@ -97,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
         body = json.loads(args.json_body) if args.json_body is not None else None
         cli_max = Decimal(args.max_payment) if args.max_payment is not None else None
         min_balance = Decimal(args.min_balance)
+        max_bytes = DEFAULT_MAX_BYTES if args.max_response_bytes is None else (
+            int(args.max_response_bytes))
+        if not max_bytes > 0 or not 0 < args.timeout < float("inf"):
+            raise ValueError("--timeout and --max-response-bytes must be positive and finite")
+        if not ((cli_max is None or cli_max.is_finite()) and min_balance.is_finite()):
+            raise ValueError("amounts must be finite")
     except (ValueError, ArithmeticError) as exc:
         return _fail(f"invalid argument: {exc}")
     method = (args.method or ("POST" if body is not None else "GET")).upper()
@@ -122,9 +133,20 @@ def run(args: argparse.Namespace) -> int:
         with make_x402_client(wallet.account, policy, timeout=args.timeout,
                               ledger=ledger) as client:
             if not args.no_setup and targets_prim(urlmap, args.url):
-                register(client, wallet, urlmap)
-                fund(client, wallet, urlmap, min_balance)
-            response = client.request(method, target, json=body)
+                register(client, wallet, urlmap, max_bytes=max_bytes)
+                fund(client, wallet, urlmap, min_balance, max_bytes=max_bytes)
+
+            def send(request: httpx.Request) -> httpx.Response:
+                return send_bounded(client, request, max_bytes=max_bytes, deadline=args.timeout)
+
+            request = client.build_request(method, target, json=body)
+            response = send(request)
+            if response.status_code == 402:
+                response = client.pay(request, parse_challenge(response), test_id="", send=send)
+                if response.status_code == 402:
+                    raise X402Error(f"402 again after paying for {method} {target}")
+    except ResponseLimitError as exc:
+        return _fail(f"{method} {target} failed: {exc}")
     except X402Error as exc:
         return _fail(f"payment failed: {exc}")
     except WalletError as exc:

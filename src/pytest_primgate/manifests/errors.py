@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pytest_primgate.manifests.limits import clip
+
 
 class ManifestError(Exception):
     """A manifest is invalid. Rendered as ``file:line: field: message`` with no traceback."""
@@ -16,5 +18,5 @@ class ManifestError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        field = f" {clip(self.field, 120)}:" if self.field else ""
+        return f"{where}:{field} {clip(self.message)}"

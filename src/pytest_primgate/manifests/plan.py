@@ -8,6 +8,7 @@ Every problem is a ``ManifestError`` naming file, line and field.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import re
@@ -16,11 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema.exceptions import ValidationError
 
 from pytest_primgate.manifests.errors import ManifestError
 from pytest_primgate.manifests.jsonlines import LineIndex, plan_positions, pointer_offset
+from pytest_primgate.manifests.limits import (
+    DEPTH_MESSAGE,
+    TooDeep,
+    depth_offset,
+    line_of,
+    loads_json,
+)
 from pytest_primgate.manifests.schema import validator
 
 KNOWN_TOP = frozenset({"plan", "version", "network", "context", "groups", "tests"})
@@ -194,7 +203,9 @@ def _quick_valid(data: dict[str, Any]) -> bool:
         tid, method, endpoint, expected = (
             test.get("id"), test.get("method"), test.get("endpoint"), test.get("expected")
         )
-        if not isinstance(tid, str) or not tid or method not in _METHODS:
+        if not isinstance(tid, str) or not tid or not isinstance(method, str) or (
+            method not in _METHODS
+        ):
             return False
         if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
             return False
@@ -267,7 +278,39 @@ def paused_gc() -> Iterator[None]:
 def load_plan(path: Path) -> Plan:
     """Read, validate and index a plan file; raises ``ManifestError``."""
     with paused_gc():
-        return _load_plan(path)
+        try:
+            return _load_plan(path)
+        except RecursionError:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            raise ManifestError(
+                str(path), line_of(text, depth_offset(text)), "", DEPTH_MESSAGE
+            ) from None
+
+
+class _Constant(ValueError):
+    """``NaN`` or ``Infinity`` in a plan: not JSON, and no number a test can use."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+_CONSTANT = re.compile(r"-?\b(?:NaN|Infinity)\b")
+
+
+@functools.lru_cache(maxsize=1024)
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be requested (bad brackets, port or host), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    if any(ch in url for ch in "\x00\r\n\t "):
+        return f"{url!r} contains whitespace or control characters"
+    return None
 
 
 def _load_plan(path: Path) -> Plan:
@@ -276,11 +319,22 @@ def _load_plan(path: Path) -> Plan:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(str(path), None, "", f"cannot read plan: {exc}") from None
     try:
-        data = json.loads(text)
+        data = loads_json(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ManifestError(
             str(path), exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})"
         ) from None
+    except _Constant as exc:
+        found = _CONSTANT.search(text)
+        raise ManifestError(
+            str(path), line_of(text, found.start() if found else None), "",
+            f"invalid JSON: {exc} is not a number JSON allows (numbers must be finite)",
+        ) from None
+    except (TooDeep, RecursionError):
+        raise ManifestError(str(path), line_of(text, depth_offset(text)), "",
+                            DEPTH_MESSAGE) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise ManifestError(str(path), None, "", f"invalid JSON: {exc}") from None
     ctx = _Context(path, text)
     if not isinstance(data, dict):
         raise ManifestError(str(path), 1, "", "a plan must be a JSON object with groups and tests")
@@ -297,6 +351,9 @@ def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
     seen: dict[str, int] = {}
     keys_with_templates = TEMPLATE_KEY.search(ctx.text) is not None
     for index, raw in enumerate(raw_tests):
+        problem = url_problem(raw["endpoint"])
+        if problem is not None:
+            raise ctx.error(["tests", index, "endpoint"], problem)
         if raw["id"] in seen:
             first = ctx.index.line(test_offsets[seen[raw["id"]]]) + 1
             raise ctx.error(

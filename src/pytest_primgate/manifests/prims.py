@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.limits import DEPTH_MESSAGE, MAX_DEPTH, MAX_YAML_NODES, non_finite
 from pytest_primgate.manifests.schema import validator
 
 STATUSES = (
@@ -99,13 +100,69 @@ class PrimRegistry:
         return self._by_host.get(host.strip().lower()) if host else None
 
 
+class _Refused(Exception):
+    """A YAML node graph over a limit; carries the node where it was found."""
+
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], open_: set[int], depth: int) -> int:
+    """Nodes of ``node`` once every alias is expanded (memoized: linear in the text)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if depth > MAX_DEPTH:
+        raise _Refused(node, DEPTH_MESSAGE)
+    if key in open_:
+        raise _Refused(node, "a YAML alias refers to its own anchor (recursive document)")
+    open_.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        children: list[yaml.Node] = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    for child in children:
+        size += _expanded_size(child, memo, open_, depth + 1)
+        if size > MAX_YAML_NODES:
+            raise _Refused(
+                node, f"YAML aliases expand to more than {MAX_YAML_NODES} nodes (an alias "
+                "bomb?); refused before expanding",
+            )
+    open_.discard(key)
+    memo[key] = size
+    return size
+
+
+def _safe_load(text: str) -> Any:
+    """Compose, check depth and alias expansion, and only then construct Python values."""
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set(), 1)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(str(path), None, "", f"cannot read prim file: {exc}") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        return _safe_load(text)
+    except _Refused as exc:
+        raise ManifestError(str(path), exc.node.start_mark.line + 1, "", str(exc)) from None
+    except RecursionError:
+        raise ManifestError(str(path), None, "", DEPTH_MESSAGE) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ManifestError(str(path), None, "", f"invalid YAML value: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -115,10 +172,17 @@ def _load_yaml(path: Path) -> Any:
 
 
 def _check(path: Path, entry: dict[str, Any], where: str) -> None:
-    found = validator("prim").iter_errors(_strip(entry))
+    plain = _strip(entry)
+    found = validator("prim").iter_errors(plain)
     errors = sorted(found, key=lambda e: list(map(str, e.path)))
     if not errors:
-        return
+        bad = non_finite(plain.get("gates"))
+        if bad is None:
+            return
+        parts = ["gates", *map(str, bad)]
+        line = entry.get("__key_lines__", {}).get("gates", entry.get("__line__"))
+        field = ".".join([where, *parts]) if where else ".".join(parts)
+        raise ManifestError(str(path), line, field, "must be a finite number from 0 to 100")
     error = errors[0]
     parts = [str(p) for p in error.absolute_path]
     line = entry.get("__key_lines__", {}).get(parts[0], entry.get("__line__")) if parts else (

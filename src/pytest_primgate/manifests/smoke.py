@@ -8,13 +8,23 @@ here, once, so the runner does no per-attempt compilation.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.manifests.limits import (
+    DEPTH_MESSAGE,
+    depth_offset,
+    line_of,
+    non_finite,
+    too_deep,
+)
 from pytest_primgate.manifests.schema import validator
 from pytest_primgate.manifests.tomllines import TomlLines
 
@@ -42,7 +52,8 @@ class ExpectFile:
     regex: str | None = None
     json: Any = None
     has_json: bool = False
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    pattern: Any = field(default=None, compare=False, repr=False)
+    """The compiled ``regex`` pattern (matched with a time limit by the runner)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,8 @@ class Scenario:
     line: int = 0
     """0-based line of the ``[[scenario]]`` header."""
     unknown_fields: tuple[str, ...] = ()
-    stdout_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    stdout_pattern: Any = field(default=None, compare=False, repr=False)
+    """The compiled ``regex`` pattern of ``expect_stdout_regex``."""
 
     @property
     def has_assertions(self) -> bool:
@@ -151,6 +163,10 @@ def _schema_message(error: Any) -> str:
     if kind in ("minimum", "exclusiveMinimum", "maximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}[kind]
         return f"must be {op} {error.validator_value}, got {value!r}"
+    if kind == "pattern" and "=" in str(error.validator_value):
+        return f"environment variable name {value!r} must not be empty or contain '=' or NUL"
+    if kind == "pattern":
+        return f"{value!r} must not contain a NUL character"
     if kind == "additionalProperties":
         return str(error.message).replace("Additional properties", "unknown keys")
     return str(error.message)
@@ -205,11 +221,27 @@ def _schema_error(loc: _Locator, error: Any) -> ManifestError:
     return ManifestError(loc.path, line, field_name, _schema_message(error))
 
 
-def _compile(loc: _Locator, index: int, key: str, pattern: str, nth: int = 0) -> re.Pattern[str]:
+def _path_error(loc: _Locator, path: list[str | int], message: str) -> ManifestError:
+    """An error at a document path (``scenario[i].key...``), with the best line known."""
+    line: int | None = None
+    if len(path) >= 2 and path[0] == "scenario" and isinstance(path[1], int):
+        key = path[2] if len(path) >= 3 and isinstance(path[2], str) else None
+        line = loc.line(path[1], key)
+    elif path and isinstance(path[0], str):
+        line = loc.line(None, path[0])
+    return ManifestError(loc.path, line, _field_name(path), message)
+
+
+def _compile(loc: _Locator, index: int, key: str, pattern: str, nth: int = 0) -> Any:
+    """Check the syntax with ``re`` (its messages) and compile with ``regex``, whose matching
+    takes a time limit (the runner gives it what is left of the scenario's deadline)."""
     try:
-        return re.compile(pattern, re.MULTILINE)
-    except re.error as exc:
+        re.compile(pattern, re.MULTILINE)
+        return regex.compile(pattern, regex.MULTILINE)
+    except (re.error, regex.error) as exc:
         raise loc.error(index, key, f"invalid regex {pattern!r}: {exc}", nth) from None
+    except (RecursionError, OverflowError, ValueError, MemoryError) as exc:
+        raise loc.error(index, key, f"regex {pattern!r} is too complex ({exc})", nth) from None
 
 
 def _expect_files(loc: _Locator, index: int, raw: Any) -> tuple[ExpectFile, ...]:
@@ -236,13 +268,16 @@ def _scenario(loc: _Locator, index: int, raw: dict[str, Any]) -> Scenario:
     quorum = raw.get("quorum")
     if quorum is not None and runs is not None and quorum > runs:
         raise loc.error(index, "quorum", f"quorum ({quorum}) must not exceed runs ({runs})")
+    timeout = raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+    if not math.isfinite(timeout):
+        raise loc.error(index, "timeout_seconds", f"must be a finite number, got {timeout!r}")
     owners = tuple(o.strip() for o in raw.get("owners", ()) if o.strip())
     return Scenario(
         name=raw["name"],
         script=raw["script"],
         owners=owners,
         description=raw.get("description", ""),
-        timeout_seconds=float(raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+        timeout_seconds=float(timeout),
         expect_exit=raw.get("expect_exit"),
         expect_stdout=(stdout,) if isinstance(stdout, str) else tuple(stdout),
         expect_stdout_regex=regex,
@@ -265,7 +300,12 @@ def parse_smoke(text: str, path: str) -> SmokeManifest:
     """Parse and validate manifest ``text``; ``path`` is used in errors and kept as is."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        line = line_of(text, depth_offset(text, "[{", "]}"))
+        raise ManifestError(path, line, "", DEPTH_MESSAGE) from None
+    except (ValueError, OverflowError) as exc:
+        if not isinstance(exc, tomllib.TOMLDecodeError):
+            raise ManifestError(path, None, "", f"invalid TOML: {exc}") from None
         message = str(exc)
         position = _TOML_POSITION.search(message)
         line = int(position.group(1)) if position else None
@@ -274,6 +314,10 @@ def parse_smoke(text: str, path: str) -> SmokeManifest:
         cleaned = _TOML_POSITION.sub("", message).replace("(at end of document)", "").strip()
         raise ManifestError(path, line, "", f"invalid TOML: {cleaned}") from None
     loc = _Locator(path, text)
+    for check, message in ((too_deep, DEPTH_MESSAGE), (non_finite, "must be a finite number")):
+        found = check(data)
+        if found is not None:
+            raise _path_error(loc, list(found), message)
     errors = list(validator("smoke").iter_errors(data))
     if errors:
         raise _schema_error(loc, min(errors, key=_sort_key))

@@ -244,9 +244,13 @@ class X402Client(httpx.Client):
     def pay(
         self, request: httpx.Request, challenge: Challenge, *, test_id: str,
         network: str | None = None, issuer: httpx.URL | None = None,
+        send: Callable[[httpx.Request], httpx.Response] | None = None,
     ) -> httpx.Response:
         """Pay ``challenge`` once and resend ``request``; a 402 answer is returned, not re-paid.
-        ``network`` is the plan's network (used unless the client is pinned)."""
+
+        ``network`` is the plan's network (used unless the client is pinned); ``send`` sends the
+        paid request (default ``self.send(..., auth=None)``), e.g. bounded in time and size.
+        """
         pending = self._authorize(challenge, test_id, network=network)
         request.read()
         paid = httpx.Request(
@@ -256,7 +260,8 @@ class X402Client(httpx.Client):
         _attach(paid, pending, issuer or request.url)
         response: httpx.Response | None = None
         try:
-            response = self.send(paid, auth=None)
+            # On a transport error the server may have settled: the reservation stays.
+            response = send(paid) if send is not None else self.send(paid, auth=None)
         finally:
             self._settled(pending, paid, response)
         return response
