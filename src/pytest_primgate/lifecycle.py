@@ -26,6 +26,7 @@ SANDBOX_KEY = pytest.StashKey[Any]()
 SPAWN_KEY = pytest.StashKey[Any]()
 RESULT_KEY = pytest.StashKey[Any]()
 RESULTS_PATH_KEY = pytest.StashKey[Any]()
+SIGNALS_KEY = pytest.StashKey[Any]()
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -51,6 +52,11 @@ def configure(config: pytest.Config) -> None:
         sandbox_url = workerinput.get("primgate_sandbox_url")
     else:
         run = RunInfo.new()
+        if not settings.dry_run and not config.option.collectonly:
+            from pytest_primgate.signals import SignalGuard
+
+            guard = config.stash[SIGNALS_KEY] = SignalGuard()
+            guard.install()
         skipped = options_skipped()
         if skipped:
             config.issue_config_time_warning(
@@ -120,6 +126,11 @@ def collection_finished(session: pytest.Session) -> None:
     collection (pytest itself forces several at exit) walks them all for nothing. Frozen
     objects are still freed normally once unreferenced; ``unconfigure`` unfreezes.
     """
+    config = session.config
+    if not is_worker(config) and not config.pluginmanager.has_plugin("dsession"):
+        from pytest_primgate.completeness import remember_items
+
+        remember_items(config, session.items)
     if len(session.items) >= FREEZE_MIN_ITEMS:
         gc.freeze()
         session.config.stash[FROZE_KEY] = True
@@ -129,6 +140,9 @@ def unconfigure(config: pytest.Config) -> None:
     """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
     if config.stash.get(FROZE_KEY, False):
         gc.unfreeze()
+    guard = config.stash.get(SIGNALS_KEY, None)
+    if guard is not None:
+        guard.begin_finish()
     try:
         if SESSION_KEY in config.stash:
             get_session(config).close()
@@ -143,6 +157,9 @@ def unconfigure(config: pytest.Config) -> None:
             if manager is not None:
                 del config.stash[SANDBOX_KEY]
                 manager.__exit__(None, None, None)
+            if guard is not None:
+                del config.stash[SIGNALS_KEY]
+                guard.restore()
 
 
 def configure_node(node: Any) -> None:
@@ -152,6 +169,22 @@ def configure_node(node: Any) -> None:
     node.workerinput["primgate_run"] = session.run.to_workerinput()
     if session.sandbox_url:
         node.workerinput["primgate_sandbox_url"] = session.sandbox_url
+
+
+def node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller learns the selected set from the workers' collection."""
+    from pytest_primgate.completeness import remember_ids
+
+    if get_settings(node.config).enabled:
+        remember_ids(node.config, ids)
+
+
+def keyboard_interrupt(config: pytest.Config, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Ctrl-C (or a signal turned into one) reached pytest: the run is interrupted. pytest
+    also routes collection errors and ``pytest.exit`` here; those are not interruptions."""
+    interrupt = type(excinfo.value) is KeyboardInterrupt
+    if interrupt and SESSION_KEY in config.stash and not is_worker(config):
+        get_session(config).interrupted = True
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -187,7 +220,12 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
     if is_worker(config) or SESSION_KEY not in config.stash:
         return
     session = get_session(config)
+    if str(report.outcome) == "rerun":
+        return  # pytest-rerunfailures: only an item's last report is its result
     props = rp.as_dict(report.user_properties)
+    if report.when == CRASH_WHEN:
+        crashed(config, report)
+        return
     if rp.KIND not in props:
         if report.failed and report.when in ("setup", "call"):
             session.other_failures += 1
@@ -210,6 +248,23 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         session.infra_errors.append(f"{record.nodeid}: {infra}")
     elif report.when == "setup" and report.failed:
         session.infra_errors.append(f"{record.nodeid}: setup error: {record.reason}")
+
+
+CRASH_WHEN = "???"
+
+
+def crashed(config: pytest.Config, report: pytest.TestReport) -> None:
+    """An xdist worker died running this item: a failure of the item, and an infra error."""
+    from pytest_primgate.completeness import is_manifest_nodeid, placeholder
+
+    session = get_session(config)
+    worker = str(getattr(report, "worker_id", "") or getattr(report, "node", "") or "")
+    if not is_manifest_nodeid(report.nodeid):
+        session.other_failures += 1
+        return
+    reason = f"worker crashed running this item: {_longrepr_line(report)}".rstrip(": ")
+    session.records.append(placeholder(config, report.nodeid, "failed", reason, worker))
+    session.infra_errors.append(f"worker crashed running {report.nodeid}")
 
 
 TestStatus = tuple[str, str, str | tuple[str, dict[str, bool]]]
@@ -250,8 +305,16 @@ def sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from pytest_primgate import finish
 
+    if exitstatus == pytest.ExitCode.USAGE_ERROR:
+        return  # the usage error is the whole story: no verdict, no results file
     state = get_session(config)
-    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED and not state.collection_errors
+    guard = config.stash.get(SIGNALS_KEY, None)
+    if guard is not None:
+        guard.begin_finish()
+    state.interrupted = (
+        state.interrupted or (guard is not None and guard.interrupted)
+        or (exitstatus == pytest.ExitCode.INTERRUPTED and not state.collection_errors)
+    )
     outcome = finish.finish_run(config, settings, state, int(exitstatus))
     config.stash[RESULT_KEY] = outcome
     if outcome.exit_code is not None:
@@ -271,6 +334,15 @@ def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -
         reporter.write_line(f"BLOCKED ({len(blocked)}): not run because a dependency did not pass")
         for record in blocked:
             reporter.write_line(f"  {record.nodeid}: {record.reason}")
+    records = get_session(config).records
+    not_run = [r for r in records if r.outcome == "not_run"]
+    if not_run:
+        reporter.write_line(f"NOT RUN ({len(not_run)}): selected, but no result")
+        for record in not_run:
+            reporter.write_line(f"  {record.nodeid}: {record.reason}")
+    pulled = [r.nodeid for r in records if r.pulled_in]
+    if pulled:
+        reporter.write_line(f"pulled in as dependency ({len(pulled)}): {', '.join(pulled)}")
     if outcome.results_path is not None:
         reporter.write_line(f"results: {outcome.results_path}")
 

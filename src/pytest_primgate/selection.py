@@ -12,7 +12,7 @@ import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.items import PlanItem, PrimgateItem, ScenarioItem
-from pytest_primgate.settings import Settings
+from pytest_primgate.settings import Settings, get_settings
 
 
 def available_groups(items: Sequence[pytest.Item]) -> list[str]:
@@ -87,10 +87,93 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
     items[:] = order_dependencies(keep)
 
 
-def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
+def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After every other plugin's selection and reordering (``-k``, ``-m``, node ids, shards,
+    pytest-randomly): pull in the ``depends_on`` closure of the selected plan tests and put plan
+    items back in plan and dependency order, so a selected test really runs."""
+    settings = get_settings(config)
+    if not settings.enabled:
+        return
+    if not settings.no_deps:
+        items[:] = pull_in_dependencies(items)
+    items[:] = order_dependencies(items, plan_order=True)
+
+
+def pull_in_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` plus the missing plan tests their ``depends_on`` closure needs, each inserted
+    before the first item of its plan file and marked "pulled in as dependency"."""
+    present = {(i.plan.path, i.test.id) for i in items if isinstance(i, PlanItem)}
+    needed: dict[str, list[str]] = {}
+    for item in items:
+        if not isinstance(item, PlanItem):
+            continue
+        stack = list(item.test.depends_on)
+        while stack:
+            dep = stack.pop()
+            key = (item.plan.path, dep)
+            if key in present or dep not in item.plan.tests:
+                continue
+            present.add(key)
+            needed.setdefault(item.plan.path, []).append(dep)
+            stack.extend(item.plan.tests[dep].depends_on)
+    if not needed:
+        return items
+    result = list(items)
+    for path, deps in needed.items():
+        first = next(i for i, it in enumerate(result)
+                     if isinstance(it, PlanItem) and it.plan.path == path)
+        anchor = result[first]
+        assert isinstance(anchor, PlanItem)
+        extra = _make_items(anchor, set(deps))
+        for item in extra:
+            rp.set_props(item.user_properties, {rp.PULLED_IN: True})
+        result[first:first] = extra
+    return result
+
+
+def _make_items(anchor: PlanItem, test_ids: set[str]) -> list[pytest.Item]:
+    """Items for ``test_ids`` of ``anchor``'s plan, built under its plan file node exactly as
+    collection builds them (same node ids on every xdist worker)."""
+    from pytest_primgate.items import PlanGroupNode
+
+    plan_file = anchor.parent.parent if anchor.parent is not None else None
+    assert plan_file is not None
+    made: list[pytest.Item] = []
+    for group in anchor.plan.groups:
+        wanted = [tid for tid in group.test_ids if tid in test_ids]
+        if not wanted:
+            continue
+        node = PlanGroupNode.from_parent(plan_file, name=group.id)
+        node.plan = anchor.plan
+        node.group_id = group.id
+        node.prims = anchor.parent.prims  # type: ignore[union-attr]
+        made.extend(i for i in node.collect() if i.name in wanted)
+        test_ids -= set(wanted)
+    return made
+
+
+_POSITIONS: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _plan_positions(item: PlanItem) -> dict[str, int]:
+    """Position of every test of the item's plan in collection order (groups, then ids)."""
+    key = (item.plan.path, id(item.plan))
+    cached = _POSITIONS.get(key)
+    if cached is None:
+        cached = _POSITIONS[key] = {}
+        for group in item.plan.groups:
+            for tid in group.test_ids:
+                cached.setdefault(tid, len(cached))
+    return cached
+
+
+def order_dependencies(
+    items: list[pytest.Item], *, plan_order: bool = False
+) -> list[pytest.Item]:
     """Stable order in which every plan test comes after the tests it depends on.
 
     Items keep their slots; only plan items of one file are permuted among that file's slots.
+    With ``plan_order`` they are first put back in the plan's own order (undoing a shuffle).
     """
     slots: dict[str, list[int]] = {}
     for index, item in enumerate(items):
@@ -98,11 +181,14 @@ def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
             slots.setdefault(item.plan.path, []).append(index)
     result = list(items)
     for indexes in slots.values():
-        if _already_ordered([items[i] for i in indexes]):
-            continue
         members = [items[i] for i in indexes]
         assert all(isinstance(m, PlanItem) for m in members)
         plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
+        if plan_order:
+            positions = _plan_positions(plan_items[0])
+            plan_items.sort(key=lambda m: positions.get(m.test.id, len(positions)))
+        elif _already_ordered(members):
+            continue
         ordered = _topological(plan_items)
         for slot, item in zip(indexes, ordered, strict=True):
             result[slot] = item
