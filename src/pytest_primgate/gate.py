@@ -346,6 +346,9 @@ def evaluate(
     hard: list[ItemRecord] = []
     soft: list[ItemRecord] = []
     miss_texts: list[str] = []
+    named_misses: list[str] = []
+    """Misses that name a regression (not just items that could not run): also shown after an
+    interruption or an infrastructure error."""
     infra = list(infra_errors)
     if collection_errors and not any("collection error" in line for line in infra_errors):
         infra.append(f"{collection_errors} collection error(s)")
@@ -364,9 +367,10 @@ def evaluate(
         unverified = [r for r in items if r.outcome in UNVERIFIED]
         if verdict == "FAIL":
             hard.extend(failed)
-            miss_texts.append(_miss_text(
-                row, failed, [] if allow_unreachable else unreachable, unverified
-            ))
+            text = _miss_text(row, failed, [] if allow_unreachable else unreachable, unverified)
+            miss_texts.append(text)
+            if tally.failed or tally.blocked or (unreachable and not allow_unreachable):
+                named_misses.append(text)
         elif verdict == "WARN":
             soft.extend(failed)
         if gate.status_class == "live" and unreachable and not allow_unreachable:
@@ -394,20 +398,21 @@ def evaluate(
         noun = "test" if other_failures == 1 else "tests"
         extra_fails.append(f"{other_failures} other {noun} failed")
     fails = miss_texts + extra_fails
+    also = named_misses + extra_fails
 
     run_verdict: RunVerdict
     if interrupted:
         exit_code, run_verdict = EXIT_INFRA, "INTERRUPTED"
         line = (f"primgate: INTERRUPTED — {totals.total - totals.not_run} of {totals.total} "
                 f"selected item(s) finished, {totals.not_run} not run")
-        if fails:
-            line += "; also FAILED: " + "; ".join(fails)
+        if also:
+            line += "; also FAILED: " + "; ".join(also)
     elif infra:
         exit_code, run_verdict = EXIT_INFRA, "INFRA ERROR"
         more = f" (+{len(infra) - 1} more)" if len(infra) > 1 else ""
         line = f"primgate: INFRA ERROR — {infra[0]}{more}"
-        if fails:
-            line += "; also FAILED: " + "; ".join(fails)
+        if also:
+            line += "; also FAILED: " + "; ".join(also)
     elif executed == 0 and not allow_empty:
         exit_code, run_verdict = EXIT_INFRA, "NOTHING VERIFIED"
         line = "primgate: NOTHING VERIFIED — " + _nothing_text(totals)
