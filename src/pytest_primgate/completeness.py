@@ -132,7 +132,8 @@ def final_records(
     Items reported but not in the selected set (none expected) are kept too."""
     by_nodeid: dict[str, ItemRecord] = {}
     for record in records:
-        if by_nodeid.get(record.nodeid, record).reason.startswith("worker crashed"):
+        earlier = by_nodeid.get(record.nodeid)
+        if earlier is not None and earlier.reason.startswith("worker crashed"):
             continue  # a crash stays the item's result, even if a replacement worker reran it
         by_nodeid[record.nodeid] = record
     out: list[ItemRecord] = []

@@ -188,12 +188,18 @@ def keyboard_interrupt(config: pytest.Config, excinfo: pytest.ExceptionInfo[Base
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Keep dependency chains on one worker when the user left ``--dist load``."""
-    if not get_settings(config).enabled or config.getoption("dist", "no") != "load":
+    """Keep dependency chains on one worker when the user left ``--dist load``; for the other
+    scope-based modes, xdist's scheduler with crash-safe requeueing (never hangs on a crash)."""
+    dist = config.getoption("dist", "no")
+    if not get_settings(config).enabled:
         return None
-    from pytest_primgate.xdist_scheduling import DependencyScheduling
+    from pytest_primgate.xdist_scheduling import CRASH_SAFE, DependencyScheduling
 
-    return DependencyScheduling(config, log)
+    if dist == "load":
+        return DependencyScheduling(config, log)
+    if dist in CRASH_SAFE:
+        return CRASH_SAFE[dist](config, log)
+    return None
 
 
 def collection_failed(config: pytest.Config, report: pytest.CollectReport) -> None:

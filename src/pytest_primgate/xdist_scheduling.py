@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
+from xdist.scheduler import LoadFileScheduling, LoadGroupScheduling, LoadScopeScheduling
 
 from pytest_primgate.manifests.errors import ManifestError
 
@@ -43,7 +44,29 @@ def _components(path: str) -> dict[str, str]:
     return {tid: find(tid) for tid in plan.tests}
 
 
-class DependencyScheduling(LoadScopeScheduling):  # type: ignore[misc]
+class CrashSafeRequeue:
+    """Mixin for xdist's scope-based schedulers (``load`` via ours, ``loadscope``,
+    ``loadfile``, ``loadgroup``): a crashed worker never leaves the run waiting."""
+
+    workqueue: Any
+
+    def remove_node(self, node: object) -> str | None:
+        """A crashed node's item is done (it failed with the crash report); its other pending
+        items go back to the queue. xdist's ``LoadScopeScheduling`` requeues the node's whole
+        workload, finished units included: a replacement worker handed a unit with nothing
+        left to run never reports back and the run waits forever. Requeue only what is left."""
+        crashitem: str | None = super().remove_node(node)  # type: ignore[misc]
+        if crashitem is None:
+            return None
+        for scope, unit in list(self.workqueue.items()):
+            if crashitem in unit:
+                unit[crashitem] = True
+            if all(unit.values()):
+                del self.workqueue[scope]
+        return crashitem
+
+
+class DependencyScheduling(CrashSafeRequeue, LoadScopeScheduling):  # type: ignore[misc]
     """``--dist load`` for primgate runs: one work unit per dependency component."""
 
     def __init__(self, config: pytest.Config, log: object | None = None) -> None:
@@ -57,3 +80,22 @@ class DependencyScheduling(LoadScopeScheduling):  # type: ignore[misc]
             if component is not None:
                 return f"{parts[0]}::{component}"
         return nodeid
+
+
+class CrashSafeLoadScope(CrashSafeRequeue, LoadScopeScheduling):  # type: ignore[misc]
+    """``--dist loadscope`` with crash-safe requeueing."""
+
+
+class CrashSafeLoadFile(CrashSafeRequeue, LoadFileScheduling):  # type: ignore[misc]
+    """``--dist loadfile`` with crash-safe requeueing."""
+
+
+class CrashSafeLoadGroup(CrashSafeRequeue, LoadGroupScheduling):  # type: ignore[misc]
+    """``--dist loadgroup`` with crash-safe requeueing."""
+
+
+CRASH_SAFE = {
+    "loadscope": CrashSafeLoadScope, "loadfile": CrashSafeLoadFile,
+    "loadgroup": CrashSafeLoadGroup,
+}
+"""Scope-based ``--dist`` modes whose xdist scheduler requeues finished units on a crash."""
