@@ -29,7 +29,9 @@ def verdict(result: pytest.RunResult) -> str:
     return result.outlines[-1]
 
 
-def agree(result: pytest.RunResult, pytester: pytest.Pytester, word: str, code: int) -> dict[str, Any]:
+def agree(
+    result: pytest.RunResult, pytester: pytest.Pytester, word: str, code: int
+) -> dict[str, Any]:
     """Exit status, verdict line and results file say the same thing; returns the results."""
     out = result.stdout.str()
     assert result.ret == code, out
