@@ -2,9 +2,10 @@
 
 Installed on the controller (or the single process) only, from the main thread. The first
 signal raises ``KeyboardInterrupt`` (pytest's own interruption path: fixtures, the sandbox,
-spawned servers are torn down); every signal marks the run interrupted, so a second Ctrl-C
-landing in pytest's shutdown cannot turn the verdict into PASSED. While the results are being
-written (``finishing``) signals are only recorded, so the file is always complete.
+spawned servers are torn down); every signal marks the run interrupted. A second signal is only
+recorded: landing in pytest's shutdown it would otherwise kill the run before the results file
+and the teardown. A third one raises again (the way out of a teardown that hangs). While the
+results are being written (``finishing``) signals are only recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 SIGNALS = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None
 )
+
+RECORD_ONLY = 2
+"""The second signal is recorded, not raised."""
 
 
 class SignalGuard:
@@ -47,7 +51,7 @@ class SignalGuard:
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signal.Signals(signum).name)
-        if self.finishing:
+        if self.finishing or len(self.received) == RECORD_ONLY:
             return
         raise KeyboardInterrupt(f"primgate: received {signal.Signals(signum).name}")
 
