@@ -52,6 +52,9 @@ def configure(config: pytest.Config) -> None:
         sandbox_url = workerinput.get("primgate_sandbox_url")
     else:
         run = RunInfo.new()
+        from pytest_primgate.selection import check_rerun_options
+
+        check_rerun_options(config)
         if not settings.dry_run and not config.option.collectonly:
             from pytest_primgate.signals import SignalGuard
 

@@ -97,6 +97,34 @@ def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not settings.no_deps:
         items[:] = pull_in_dependencies(items)
     items[:] = order_dependencies(items, plan_order=True)
+    if config.pluginmanager.hasplugin("rerunfailures"):
+        opt_out_of_reruns(items)
+
+
+NO_RERUNS = pytest.mark.flaky(reruns=0)
+"""pytest-rerunfailures' per-test setting: primgate items retry by majority inside the item."""
+
+
+def opt_out_of_reruns(items: Sequence[pytest.Item]) -> None:
+    """``--reruns`` keeps working for plain tests; primgate items are never rerun: their
+    attempts are ``--primgate-runs``/``--primgate-quorum`` (one result per item), and a rerun
+    would re-send non-idempotent requests (a second bucket, a second payment)."""
+    for item in items:
+        if isinstance(item, PrimgateItem):
+            item.add_marker(NO_RERUNS)
+
+
+def check_rerun_options(config: pytest.Config) -> None:
+    """``--force-reruns`` and ``--reruns-mode append`` would override the opt-out: refused."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return
+    forced = config.getoption("force_reruns", None)
+    if forced is not None or config.getoption("reruns_mode", None) == "append":
+        flag = "--force-reruns" if forced is not None else "--reruns-mode append"
+        raise pytest.UsageError(
+            f"primgate: {flag} would rerun primgate items; they retry by majority "
+            "(--primgate-runs / --primgate-quorum), and a rerun re-sends non-idempotent requests"
+        )
 
 
 def pull_in_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
