@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fixed_order_in_pytester(request: pytest.FixtureRequest) -> None:
+    """pytest-randomly is in the test extras: the pytest runs of pytester tests keep a fixed
+    order too (pytester clears PYTEST_ADDOPTS when it starts, so it is set after that). Tests of
+    the randomly integration pass ``-p randomly``, which re-enables it."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", "-p no:randomly")
+
 
 def _preload_native_modules() -> None:
     """Import C-extension-backed modules before any pytester snapshot can drop them.
