@@ -23,7 +23,7 @@ from pytest_primgate.report.results import validate_results
 from tests.plans import plan, t, write
 
 EXIT_WITHIN = 5.0
-QUIET = ("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:hypothesispytest")
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 """hypothesis's plugin (installed in some dev environments, not a dependency) imports all of
 hypothesis in its terminal summary: seconds on a loaded machine, none of them primgate's."""
 
@@ -208,6 +208,7 @@ def test_a_sigkilled_worker_is_exit_2_naming_the_lost_item(
     assert sorted(by_name) == sorted(names)
     assert by_name["crasher"]["outcome"] == "failed"
     assert by_name["crasher"]["reason"].startswith("worker crashed running this item")
+    assert by_name["crasher"]["worker"].startswith("gw")
     if dist == ("--max-worker-restart", "0"):
         assert data["not_run"] == [
             f"smoke/manifest.toml::{n}" for n in names if by_name[n]["outcome"] == "not_run"]

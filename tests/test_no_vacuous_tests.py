@@ -97,7 +97,7 @@ def gate_through(pytester: pytest.Pytester, url: str) -> tuple[pytest.RunResult,
     shutil.copy(MANIFESTS / "smoke-test-plan.json", pytester.path)
     shutil.copytree(MANIFESTS / "prims", pytester.path / "prims")
     result = pytester.runpytest_subprocess(
-        "--primgate", "--ci", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--primgate", "--ci", "-p", "no:cacheprovider",
         "--primgate-wallet", "ephemeral", "--primgate-base-url", f"*.prim.sh={url}/{{prim}}",
         "--primgate-results-dir", "out", "--group", "store",
     )

@@ -39,7 +39,10 @@ def gate(pytester: pytest.Pytester, out: str, *args: str) -> tuple[int, str, dic
     return result.ret, data["verdict"], data
 
 
-def test_randomly_keeps_plan_and_dependency_order(pytester: pytest.Pytester) -> None:
+def test_randomly_keeps_plan_and_dependency_order(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)  # the suite's fixed order: off here
     examples(pytester)
     base = gate(pytester, "base", "-p", "no:randomly", "--group", "store")
     assert base[:2] == (0, "PASSED")
@@ -56,8 +59,8 @@ def test_randomly_keeps_plan_and_dependency_order(pytester: pytest.Pytester) -> 
 
 def test_rerunfailures_leaves_one_result_per_item(pytester: pytest.Pytester) -> None:
     examples(pytester)
-    base = gate(pytester, "base", "-p", "no:randomly", "--group", "store")
-    rerun = gate(pytester, "rerun", "-p", "no:randomly", "--group", "store", "--reruns", "2")
+    base = gate(pytester, "base", "--group", "store")
+    rerun = gate(pytester, "rerun", "--group", "store", "--reruns", "2")
     assert rerun[:2] == base[:2] and outcomes(rerun[2]) == outcomes(base[2])
 
 
@@ -84,7 +87,7 @@ def test_primgate_items_are_not_rerun_plain_tests_are(pytester: pytest.Pytester)
                 raise AssertionError("first time")
         """)
     result = pytester.runpytest_subprocess(
-        "--primgate", "--ci", "-p", "no:cacheprovider", "-p", "no:randomly", "--reruns", "2",
+        "--primgate", "--ci", "-p", "no:cacheprovider", "--reruns", "2",
         "--primgate-results-dir", "out", "--junit-xml", "junit.xml",
     )
     counts = result.parseoutcomes()

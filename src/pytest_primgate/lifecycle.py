@@ -267,7 +267,8 @@ def crashed(config: pytest.Config, report: pytest.TestReport) -> None:
     from pytest_primgate.completeness import is_manifest_nodeid, placeholder
 
     session = get_session(config)
-    worker = str(getattr(report, "worker_id", "") or getattr(report, "node", "") or "")
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    worker = str(getattr(gateway, "id", "") or "")
     if not is_manifest_nodeid(report.nodeid):
         session.other_failures += 1
         return

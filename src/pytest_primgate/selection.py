@@ -7,6 +7,7 @@ same items in the same order on every worker).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pytest
 
@@ -16,13 +17,17 @@ from pytest_primgate.settings import Settings, get_settings
 
 
 def available_groups(items: Sequence[pytest.Item]) -> list[str]:
-    """Group ids of the collected items, in first-seen order."""
+    """Group ids of the collected items, in plan order (whatever order plugins left the items
+    in: pytest-randomly shuffles before primgate selects)."""
     seen: dict[str, None] = {}
-    for item in items:
-        if isinstance(item, PlanItem):
-            seen.setdefault(item.test.group, None)
-        elif isinstance(item, ScenarioItem):
-            seen.setdefault("smoke", None)
+    present = {(id(i.plan), i.test.group) for i in items if isinstance(i, PlanItem)}
+    plans = {id(i.plan): i.plan for i in items if isinstance(i, PlanItem)}
+    for key, one in plans.items():
+        for group in one.groups:
+            if (key, group.id) in present:
+                seen.setdefault(group.id, None)
+    if any(isinstance(item, ScenarioItem) for item in items):
+        seen.setdefault("smoke", None)
     return list(seen)
 
 
@@ -214,7 +219,12 @@ def order_dependencies(
         plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
         if plan_order:
             positions = _plan_positions(plan_items[0])
-            plan_items.sort(key=lambda m: positions.get(m.test.id, len(positions)))
+            keys = [positions.get(m.test.id, len(positions)) for m in plan_items]
+            if any(a > b for a, b in pairwise(keys)):
+                order = sorted(range(len(plan_items)), key=keys.__getitem__)
+                plan_items = [plan_items[i] for i in order]
+            elif _already_ordered(members):
+                continue
         elif _already_ordered(members):
             continue
         ordered = _topological(plan_items)
