@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
+import pytest
+
+FIXED_ORDER = "--randomly-dont-reorganize"
+"""Keeps pytest-randomly loaded (xdist and --spawn workers expect its seed) but not shuffling."""
+
+
+@pytest.fixture(autouse=True)
+def _fixed_order_in_pytester(request: pytest.FixtureRequest) -> None:
+    """pytest-randomly is in the test extras: the pytest runs of pytester tests keep a fixed
+    order too (pytester clears PYTEST_ADDOPTS when it starts, so it is set after that). Tests of
+    the randomly integration delete the variable."""
+    if "pytester" in request.fixturenames and find_spec("pytest_randomly") is not None:
+        request.getfixturevalue("pytester")
+        request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", FIXED_ORDER)
+
 
 def _preload_native_modules() -> None:
     """Import C-extension-backed modules before any pytester snapshot can drop them.

@@ -37,13 +37,13 @@ def rec(nodeid: str, outcome: str, *, prim: str = "store", status: str = "live",
 
 def run(records: list[ItemRecord], *, allow_unreachable: bool = False,
         infra: list[str] | None = None, collection_errors: int = 0,
-        overrides: dict[str, float] | None = None) -> GateResult:
+        overrides: dict[str, float] | None = None, **kw: Any) -> GateResult:
     gates = {
         r.prim: resolve_gate(r.prim, r.prim_status, r.prim_threshold, overrides or {})
         for r in records
     }
     return evaluate(records, gates, allow_unreachable=allow_unreachable,
-                    infra_errors=infra or [], collection_errors=collection_errors)
+                    infra_errors=infra or [], collection_errors=collection_errors, **kw)
 
 
 @pytest.mark.parametrize(("status", "cls"), [
@@ -146,8 +146,13 @@ def test_off_prims_are_reported_never_gated() -> None:
     result = run([rec("I-1", "failed", prim="infer", status="hold")])
     assert result.prim_rows[0].verdict == "OFF" and result.prim_rows[0].threshold is None
     assert result.group_rows[0].verdict == "OFF"
-    assert result.exit_code == 0 and result.hard_failures == [] and result.soft_misses == []
-    assert result.verdict_line == "primgate: PASSED — 0 prims gated, all hard gates pass"
+    assert result.hard_failures == [] and result.soft_misses == []
+    assert result.exit_code == 2 and result.verdict == "NOTHING VERIFIED"
+    assert result.verdict_line == (
+        "primgate: NOTHING VERIFIED — no gated item ran (1 selected: 1 of off prims)")
+    gated = run([rec("I-1", "failed", prim="infer", status="hold"), rec("ST-1", "passed")])
+    assert gated.exit_code == 0
+    assert gated.verdict_line == "primgate: PASSED — 1 prim gated, all hard gates pass"
 
 
 def test_unknown_prim_is_a_hard_gate() -> None:
@@ -157,14 +162,81 @@ def test_unknown_prim_is_a_hard_gate() -> None:
         "primgate: FAILED — (unknown prim) (live) 0.0 % < 100 %: failing plan.json::::X-1")
 
 
-def test_blocked_and_skipped_stay_out_of_the_rate() -> None:
+def test_skipped_stays_out_of_the_rate_blocked_fails_a_live_prim() -> None:
     records = [rec("ST-1", "passed", attempt_outcomes=("F", "P", "P")),
                rec("ST-2", "blocked", blocked_by="ST-9"), rec("ST-3", "skipped", reason="exit 77")]
     result = run(records)
     row = result.prim_rows[0]
     assert row.tally == Tally(passed=1, blocked=1, skipped=1, flaky=1)
-    assert row.tally.pass_rate == 100.0 and row.verdict == "PASS" and result.exit_code == 0
+    assert row.tally.pass_rate == 50.0 and row.verdict == "FAIL" and result.exit_code == 1
+    assert result.verdict_line == (
+        "primgate: FAILED — store (live) 50.0 % < 100 %: 1 item not verified (blocked by ST-9)")
     assert [r.test_id for r in result.loud_skips] == ["ST-3"]
+    skipped_only = run([records[0], records[2]])
+    assert skipped_only.prim_rows[0].tally.pass_rate == 100.0 and skipped_only.exit_code == 0
+
+
+def test_blocked_live_prim_fails_whatever_its_threshold_and_whoever_blocked_it() -> None:
+    records = [rec(f"ST-{i}", "passed") for i in range(9)]
+    records.append(rec("ST-9", "blocked", blocked_by="F-1"))
+    records.append(rec("F-1", "failed", prim="faucet", status="hold"))
+    result = run(records, overrides={"store": 90.0})
+    store = next(r for r in result.prim_rows if r.name == "store")
+    assert store.rate_text == "90.0" and store.verdict == "FAIL"
+    assert result.exit_code == 1 and result.verdict == "FAILED"
+    assert result.verdict_line == (
+        "primgate: FAILED — store (live): 1 item not verified (blocked by F-1)")
+
+
+def test_blocked_items_count_as_not_passed_in_a_soft_rate() -> None:
+    new = {"prim": "beta", "status": "building"}
+    four = [rec(f"B-{i}", "passed", **new) for i in range(4)]
+    ok = run([*four, rec("B-9", "blocked", blocked_by="B-0", **new)])
+    assert ok.prim_rows[0].rate_text == "80.0" and ok.prim_rows[0].verdict == "PASS"
+    warn = run([*four[:3], rec("B-8", "blocked", blocked_by="x", **new),
+                rec("B-9", "not_run", **new), rec("ST-1", "passed")])
+    assert warn.prim_rows[0].rate_text == "60.0" and warn.prim_rows[0].verdict == "WARN"
+    assert warn.warnings == 1
+
+
+def test_not_run_items_are_listed_and_make_it_exit_2() -> None:
+    result = run([rec("ST-1", "passed"), rec("ST-2", "not_run", reason="no result")])
+    assert result.exit_code == 2 and result.verdict == "INFRA ERROR"
+    assert result.verdict_line == (
+        "primgate: INFRA ERROR — 1 selected item(s) not run: plan.json::store::ST-2")
+    assert result.prim_rows[0].verdict == "FAIL" and result.totals.not_run == 1
+
+
+def test_interrupted_is_its_own_verdict() -> None:
+    result = run([rec("ST-1", "passed"), rec("ST-2", "not_run")], interrupted=True)
+    assert result.exit_code == 2 and result.verdict == "INTERRUPTED"
+    assert result.verdict_line.startswith(
+        "primgate: INTERRUPTED — 1 of 2 selected item(s) finished, 1 not run")
+
+
+@pytest.mark.parametrize(("records", "text"), [
+    ([], "no primgate items ran"),
+    ([rec("ST-4", "blocked", blocked_by="ST-3")], "no gated item ran (1 selected: 1 blocked)"),
+    ([rec("ST-4", "skipped"), rec("U-1", "unreachable", status="building")],
+     "no gated item ran (2 selected: 1 skipped, 1 unreachable)"),
+])
+def test_nothing_verified_is_exit_2_unless_allowed(records: list[ItemRecord], text: str) -> None:
+    result = run(records)
+    assert result.exit_code == 2 and result.verdict == "NOTHING VERIFIED"
+    assert result.verdict_line.startswith("primgate: NOTHING VERIFIED — " + text)
+    if not any(r.outcome == "blocked" for r in records):
+        allowed = run(records, allow_empty=True)
+        assert allowed.exit_code == 0 and allowed.verdict == "PASSED"
+        assert allowed.verdict_line == (
+            "primgate: PASSED — nothing verified (allowed by --primgate-allow-empty)")
+
+
+def test_other_failures_and_grow_only_removals_fail_the_verdict() -> None:
+    other = run([rec("ST-1", "passed")], other_failures=2)
+    assert other.exit_code == 1 and other.verdict_line == "primgate: FAILED — 2 other tests failed"
+    grow = run([rec("ST-1", "passed")], grow_only_removed=["smoke/manifest.toml::gone"])
+    assert grow.exit_code == 1
+    assert grow.verdict_line == "primgate: FAILED — grow-only: removed smoke/manifest.toml::gone"
 
 
 def test_unreachable_live_prim_is_an_infra_error_unless_allowed() -> None:
@@ -175,14 +247,15 @@ def test_unreachable_live_prim_is_an_infra_error_unless_allowed() -> None:
     assert result.verdict_line == (
         "primgate: INFRA ERROR — live prim search unreachable (plan.json::search::SE-1); "
         "also FAILED: search (live): unreachable plan.json::search::SE-1")
-    allowed = run(records, allow_unreachable=True)
+    allowed = run([*records, rec("ST-1", "passed")], allow_unreachable=True)
     assert allowed.exit_code == 0 and allowed.infra == []
     assert [r.test_id for r in allowed.unreachable] == ["SE-1"]
-    assert allowed.prim_rows[0].verdict == "PASS"
+    assert allowed.prim_rows[0].verdict == "PASS" and allowed.prim_rows[0].name == "search"
 
 
 def test_unreachable_new_prim_warns_without_infra_error() -> None:
-    result = run([rec("B-1", "unreachable", prim="beta", status="building")])
+    result = run([rec("B-1", "unreachable", prim="beta", status="building"),
+                  rec("ST-1", "passed")])
     assert result.exit_code == 0 and result.infra == []
     assert result.prim_rows[0].verdict == "WARN" and len(result.unreachable) == 1
 
@@ -210,10 +283,10 @@ def test_many_failures_are_abbreviated() -> None:
         "ST-0, plan.json::store::ST-1, plan.json::store::ST-2, +2 more")
 
 
-def test_no_items_pass() -> None:
+def test_no_items_is_nothing_verified() -> None:
     result = run([])
-    assert result.exit_code == 0
-    assert result.verdict_line == "primgate: PASSED — no primgate items ran"
+    assert result.exit_code == 2
+    assert result.verdict_line == "primgate: NOTHING VERIFIED — no primgate items ran"
 
 
 @pytest.mark.parametrize(("passed", "total", "threshold", "ok", "line"), [

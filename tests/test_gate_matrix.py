@@ -156,10 +156,13 @@ def test_hold_prim_failing_everything_is_off(pytester: pytest.Pytester, mode: st
         t(f"L-{i}", f"https://legacy.prim.sh/?i={i}", service="legacy.sh") for i in range(3)
     ]}))
     result = gate(pytester, mode, "--primgate-sandbox-fault", "path=/legacy/*,status=503")
-    assert result.ret == 0, result.stdout.str()
+    assert result.ret == 2, result.stdout.str()  # only an off prim ran: nothing was verified
     data = results(pytester.path / "out")
     assert prim_row(data, "legacy")["verdict"] == "OFF"
     assert data["totals"]["failed"] == 3
+    assert data["verdict"] == "NOTHING VERIFIED"
+    assert data["verdict_line"] == (
+        "primgate: NOTHING VERIFIED — no gated item ran (3 selected: 3 of off prims)")
 
 
 @pytest.mark.parametrize("allow", [False, True])
@@ -231,9 +234,11 @@ def test_sigint_mid_run_leaves_a_complete_valid_results_file(pytester: pytest.Py
             proc.kill()
     assert proc.returncode == 2, rest
     data = results(out)
-    assert data["interrupted"] is True
+    assert data["interrupted"] is True and data["verdict"] == "INTERRUPTED"
     assert validate_results(data) == []
-    assert 1 <= len(data["tests"]) < 20
+    finished = [x for x in data["tests"] if x["outcome"] != "not_run"]
+    assert 1 <= len(finished) < 20 and len(data["tests"]) == 20
+    assert len(data["not_run"]) == 20 - len(finished)
 
 
 def test_example_manifests_same_verdict_and_counts_with_0_2_4_workers(

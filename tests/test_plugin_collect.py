@@ -80,7 +80,8 @@ def test_markers_select_groups(pytester: pytest.Pytester) -> None:
         "--primgate", "--collect-only", "-q", "-m", "primgate_group(name='store')"
     )
     ids = [line for line in result.outlines if "::" in line]
-    assert ids == [
+    assert ids == [  # ST-1 depends on F-1: the selection pulls it in
+        "smoke-test-plan.json::onboarding::F-1",
         "smoke-test-plan.json::store::ST-1", "smoke-test-plan.json::store::ST-2"
     ]
     result = pytester.runpytest(

@@ -102,7 +102,7 @@ def test_free_route_answering_402_fails(pytester: pytest.Pytester) -> None:
 
 def test_captures_feed_a_later_test(pytester: pytest.Pytester) -> None:
     write(pytester.path, plan({"cap": [
-        t("C-1", "https://store.prim.sh/", captures={"svc": "$.service", "gone": "$.nothing"}),
+        t("C-1", "https://store.prim.sh/", captures={"svc": "$.service"}),
         t("C-2", "https://store.prim.sh/?from={{svc}}", depends_on=["C-1"],
           body={"service": "{{svc}}"}),
         t("C-3", "https://store.prim.sh/{{gone}}", depends_on=["C-1"]),
@@ -110,6 +110,25 @@ def test_captures_feed_a_later_test(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-rs")
     assert outcomes(result) == {"passed": 2, "blocked": 1}
     result.stdout.fnmatch_lines(["*C-3: unresolved variable {{gone}} in endpoint*"])
+
+
+def test_a_missing_declared_capture_fails_its_test_and_the_gate(pytester: pytest.Pytester) -> None:
+    write(pytester.path, plan({"store": [
+        t("ST-1", "https://store.prim.sh/", body={"service": "string"},
+          captures={"bucket_id": "$.bucket.id"}),
+        t("ST-2", "https://store.prim.sh/?b={{bucket_id}}", depends_on=["ST-1"]),
+        t("ST-3", "https://store.prim.sh/?c={{bucket_id}}", depends_on=["ST-2"]),
+    ]}))
+    result = run(pytester, "--ci")
+    assert outcomes(result) == {"failed": 1, "blocked": 2}
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*missing capture: capture 'bucket_id' not found at $.bucket.id*"])
+    verdict = ("primgate: FAILED — store (live) 0.0 % < 100 %: failing "
+               "smoke-test-plan.json::store::ST-1, 2 items not verified (blocked by ST-1, ST-2)")
+    assert result.outlines[-1] == verdict
+    data = results(pytester.path / "out")
+    assert data["verdict"] == "FAILED" and data["exit_code"] == 1
+    assert data["verdict_line"] == verdict
 
 
 def test_skip_true_is_skipped_with_the_plan_note(pytester: pytest.Pytester) -> None:

@@ -56,9 +56,9 @@ def test_table_rows_totals_and_verdict_last() -> None:
     assert cells[("prim", "store")] == ["live", "9", "1", "0", "0", "0", "0", "90.0", "100", "FAIL"]
     assert cells[("prim", "infer")] == ["testing", "1", "0", "0", "1", "0", "1", "100.0", "80",
                                         "PASS"]
-    assert cells[("prim", "email")] == ["hold", "0", "0", "1", "0", "0", "0", "—", "—", "OFF"]
-    assert cells[("group", "email")] == ["0", "0", "1", "0", "0", "0", "—", "OFF"]
-    assert lines[9].split() == ["total", "11", "1", "1", "1", "0", "1", "91.6"]
+    assert cells[("prim", "email")] == ["hold", "0", "0", "1", "0", "0", "0", "0.0", "—", "OFF"]
+    assert cells[("group", "email")] == ["0", "0", "1", "0", "0", "0", "0.0", "OFF"]
+    assert lines[9].split() == ["total", "11", "1", "1", "1", "0", "1", "84.6"]
     col = lines[0].index("verdict")
     assert all(line[col - 1] == " " and line[col:] in ("PASS", "FAIL", "WARN", "OFF")
                for line in lines[1:9]), "verdicts are aligned in one column"

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,38 +57,41 @@ def finish_run(
     config: pytest.Config, settings: Settings, state: PrimgateSession, exitstatus: int
 ) -> FinishOutcome:
     """Evaluate the gate over the recorded items and publish the verdict everywhere."""
+    from pytest_primgate.canary import report as canary_report
+    from pytest_primgate.completeness import final_records
     from pytest_primgate.lifecycle import terminal_width
     from pytest_primgate.report import github, results, terminal
 
     state.join_ledger()
-    records = list(state.records)
+    why = "not run: the run was interrupted" if state.interrupted else "no result (not run)"
+    records = final_records(config, state.records, why)
+    state.records[:] = records
+    canaries = list(state.canary_results)
+    canary_misses = canary_report.canary_misses(canaries)
     gates = prim_gates(records, settings)
+    missing = grow_only_missing(config, settings)
     result: GateResult = evaluate(
         records, gates, allow_unreachable=settings.allow_unreachable,
         infra_errors=state.infra_errors, collection_errors=state.collection_errors,
+        interrupted=state.interrupted, allow_empty=settings.allow_empty or bool(canaries),
+        other_failures=state.other_failures,
+        grow_only_removed=[f"{m}::{n}" for m, n in missing],
     )
     network = _network(state)
     lines = terminal.summary_lines(
         result, payments=state.payments, network=network, verdict=False,
         width=terminal_width(config),
     )
-    from pytest_primgate.canary import report as canary_report
-
-    canaries = list(state.canary_results)
     if canaries and not records:
         del lines[:2]  # an empty prim table (header and zero totals) says nothing in a canary run
     lines[len(lines) - 1:len(lines) - 1] = canary_report.canary_lines(canaries)
-    canary_misses = canary_report.canary_misses(canaries)
-    missing = grow_only_missing(config, settings)
     base = settings.grow_only_base
     lines.extend(f"grow-only: removed since {base}: {m}::{n}" for m, n in missing)
     exit_code: int | None = None
     if state.interrupted:
         lines.append("primgate: the run was interrupted; the verdict covers finished items only")
-    if settings.ci or settings.holdout is not None:
-        exit_code = 2 if state.interrupted else result.exit_code
-        if exit_code == 0 and (state.other_failures or missing):
-            exit_code = 1
+    if settings.ci or settings.holdout is not None or state.interrupted:
+        exit_code = result.exit_code
     elif missing and exitstatus == 0:
         exit_code = 1
     if settings.ci and canary_misses and exit_code == 0:
@@ -122,18 +126,27 @@ def finish_run(
     data = results.build_results(
         records=records, result=result, payments=state.payments, meta=meta, exit_code=final_exit
     )
+    verdict_line = result.verdict_line
     if canaries:
         data["canary"] = canary_report.canary_section(canaries)
         if held is None:
-            data["verdict_line"] = canary_report.verdict_line(
-                data["verdict_line"], canaries, bool(records)
+            verdict_line = data["verdict_line"] = canary_report.verdict_line(
+                str(data["verdict_line"]), canaries, bool(records)
             )
             if canary_misses and data["verdict"] == "PASSED":
                 data["verdict"] = "FAILED"
     if held is not None:
+        verdict_line = held.verdict_line
         data["verdict"] = {0: "PASSED", 1: "FAILED"}.get(held.exit_code, "INFRA ERROR")
         data["verdict_line"] = f"primgate: {held.verdict_line}"
-    path = results.write_results(settings.results_dir, settings.mode, data, datetime.now(UTC))
+        if state.interrupted:
+            data["verdict"] = "INTERRUPTED"
+            verdict_line = data["verdict_line"] = f"primgate: INTERRUPTED — {held.verdict_line}"
+    path, write_error = write_results_or_fallback(settings, data)
+    if write_error is not None:
+        lines.append(write_error)
+        exit_code = 2
+        verdict_line = str(data["verdict_line"])
     markdown = github.step_summary_markdown(result, state.payments, "primgate gate")
     if settings.markdown is not None:
         settings.markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -142,12 +155,43 @@ def finish_run(
         github.write_step_summary(markdown)
     if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
         lines.extend(github.annotations(result))
-    verdict_line = result.verdict_line if held is None else held.verdict_line
-    if canaries and held is None:
-        verdict_line = data["verdict_line"]
-    if state.interrupted:
-        verdict_line = f"primgate: INTERRUPTED — {len(records)} item(s) finished; " + verdict_line
     return FinishOutcome(lines, verdict_line, path, exit_code)
+
+
+FALLBACK_DIR = "primgate-results"
+"""Directory under the system temp dir that takes the results when the chosen one fails."""
+
+
+def write_results_or_fallback(
+    settings: Settings, data: dict[str, Any]
+) -> tuple[Path | None, str | None]:
+    """Write the results file. When its directory is unusable (read-only, full, not a
+    directory) the run becomes an infrastructure error (exit 2, stated in ``data``) and the file
+    goes to a fallback directory under the system temp dir; returns the one-line error."""
+    import tempfile
+
+    from pytest_primgate.report import results
+
+    try:
+        return results.write_results(settings.results_dir, settings.mode, data,
+                                     datetime.now(UTC)), None
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    fallback = Path(tempfile.gettempdir()) / FALLBACK_DIR
+    cause = f"cannot write results to {settings.results_dir} ({problem})"
+    if data["verdict"] != "INTERRUPTED":
+        data["verdict"] = "INFRA ERROR"
+    previous = str(data["verdict_line"]).removeprefix("primgate: ")
+    data["verdict_line"] = f"primgate: {data['verdict']} — {cause}; gate: {previous}"
+    data["exit_code"] = 2
+    data["infra_errors"] = [*data["infra_errors"], cause]
+    try:
+        path = results.write_results(fallback, settings.mode, data, datetime.now(UTC))
+    except OSError as exc:
+        return None, (f"primgate: cannot write results to {settings.results_dir} ({problem}) "
+                      f"nor to {fallback} ({exc.strerror or type(exc).__name__})")
+    return path, (f"primgate: cannot write results to {settings.results_dir} ({problem}); "
+                  f"written to {path} instead")
 
 
 def grow_only_missing(config: pytest.Config, settings: Settings) -> list[tuple[str, str]]:

@@ -27,7 +27,9 @@ EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_INFRA = 2
 
-RunVerdict = Literal["PASSED", "FAILED", "INFRA ERROR"]
+RunVerdict = Literal["PASSED", "FAILED", "INFRA ERROR", "INTERRUPTED", "NOTHING VERIFIED"]
+UNVERIFIED = frozenset({"blocked", "not_run"})
+"""Outcomes of items that were selected but not verified: they count as not passed."""
 
 
 def status_class(status: str) -> StatusClass:
@@ -136,32 +138,47 @@ class Tally:
     skipped: int = 0
     unreachable: int = 0
     flaky: int = 0
+    not_run: int = 0
 
     @property
     def decided(self) -> int:
-        """Items that count in the pass rate (passed + failed)."""
+        """Items that count in the pass rate: passed, failed, and the unverified (blocked and
+        not run), which count as not passed."""
+        return self.passed + self.failed + self.unverified
+
+    @property
+    def unverified(self) -> int:
+        """Selected items that were not verified: blocked or without a result."""
+        return self.blocked + self.not_run
+
+    @property
+    def executed(self) -> int:
+        """Items that really ran to a verdict (passed + failed)."""
         return self.passed + self.failed
 
     @property
     def total(self) -> int:
         """All items of the row."""
-        return self.passed + self.failed + self.blocked + self.skipped + self.unreachable
+        return (self.passed + self.failed + self.blocked + self.skipped + self.unreachable
+                + self.not_run)
 
     @property
     def rate(self) -> Fraction | None:
-        """Exact pass rate in percent, None when nothing passed or failed."""
+        """Exact pass rate in percent, None when no item passed, failed or went unverified."""
         return Fraction(self.passed * 100, self.decided) if self.decided else None
 
     @property
     def pass_rate(self) -> float | None:
-        """passed / (passed + failed) x 100; None when no item passed or failed."""
+        """passed / (passed + failed + blocked + not run) x 100; None when all are zero."""
         rate = self.rate
         return float(rate) if rate is not None else None
 
     @classmethod
     def of(cls, records: Iterable[ItemRecord]) -> Tally:
         """Count the records' outcomes."""
-        counts = dict.fromkeys(("passed", "failed", "blocked", "skipped", "unreachable"), 0)
+        counts = dict.fromkeys(
+            ("passed", "failed", "blocked", "skipped", "unreachable", "not_run"), 0
+        )
         flaky = 0
         for record in records:
             counts[record.outcome] += 1
@@ -231,12 +248,14 @@ def rate_missed(gate: PrimGate, tally: Tally) -> bool:
 
 def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
     """OFF for off prims; FAIL (live) or WARN (new) when the rate misses the threshold or an
-    item was unreachable (unless allowed: a gate that could not look must not pass); else PASS.
-    Nothing passed or failed and nothing unreachable is a PASS without a rate."""
+    item was unreachable (unless allowed: a gate that could not look must not pass); a live
+    prim with blocked or not-run items FAILs whatever its threshold; else PASS.
+    Nothing passed, failed or went unverified and nothing unreachable is a PASS without a rate."""
     if gate.status_class == "off" or gate.threshold is None:
         return "OFF"
     unreachable_miss = tally.unreachable > 0 and not allow_unreachable
-    if rate_missed(gate, tally) or unreachable_miss:
+    unverified_miss = tally.unverified > 0 and gate.status_class == "live"
+    if rate_missed(gate, tally) or unreachable_miss or unverified_miss:
         return "FAIL" if gate.status_class == "live" else "WARN"
     return "PASS"
 
@@ -253,21 +272,45 @@ def _group_verdict(
         verdicts[r.prim] for r in records
         if (r.outcome == "failed" and missed[r.prim])
         or (r.outcome == "unreachable" and not allow_unreachable)
+        or (r.outcome in UNVERIFIED and verdicts[r.prim] != "PASS")
     }
     if "FAIL" in culprits:
         return "FAIL"
     return "WARN" if "WARN" in culprits else "PASS"
 
 
-def _miss_text(row: Row, failing: Sequence[ItemRecord], unreachable: Sequence[ItemRecord]) -> str:
-    """``store (live) 90.0 % < 100 %: failing a::b; unreachable c::d``."""
+def unverified_text(records: Sequence[ItemRecord]) -> str:
+    """``3 items not verified (blocked by ST-1, F-1; not run: a::b)``."""
+    blockers = list(dict.fromkeys(r.blocked_by or r.reason for r in records
+                                  if r.outcome == "blocked"))
+    not_run = [r for r in records if r.outcome == "not_run"]
+    why = []
+    if blockers:
+        shown = ", ".join(blockers[:NAMES_SHOWN])
+        more = len(blockers) - NAMES_SHOWN
+        why.append(f"blocked by {shown}" + (f", +{more} more" if more > 0 else ""))
+    if not_run:
+        why.append(f"not run: {_names(not_run)}")
+    noun = "item" if len(records) == 1 else "items"
+    return f"{len(records)} {noun} not verified ({'; '.join(why)})"
+
+
+def _miss_text(
+    row: Row, failing: Sequence[ItemRecord], unreachable: Sequence[ItemRecord],
+    unverified: Sequence[ItemRecord] = (),
+) -> str:
+    """``store (live) 90.0 % < 100 %: failing a::b; unreachable c::d; 2 items not verified``."""
     head = f"{prim_label(row.name)} ({row.status_class})"
     parts = []
-    if failing:
+    if failing or (unverified and row.tally.rate is not None and row.threshold is not None
+                   and not meets(row.tally.passed, row.tally.decided, row.threshold)):
         head += f" {row.rate_text} % < {format_percent(row.threshold)} %"
+    if failing:
         parts.append(f"failing {_names(failing)}")
     if unreachable:
         parts.append(f"unreachable {_names(unreachable)}")
+    if unverified:
+        parts.append(unverified_text(unverified))
     return f"{head}: {', '.join(parts)}"
 
 
@@ -278,12 +321,17 @@ def evaluate(
     allow_unreachable: bool = False,
     infra_errors: Sequence[str] = (),
     collection_errors: int = 0,
+    interrupted: bool = False,
+    allow_empty: bool = False,
+    other_failures: int = 0,
+    grow_only_removed: Sequence[str] = (),
 ) -> GateResult:
     """Tally groups and prims, apply thresholds and decide the exit code and verdict line.
 
-    Exit 2 (infrastructure error) takes precedence over 1: a run that could not look properly
-    cannot vouch for anything, and its failures may be symptoms; the verdict line still names
-    any regression after the infra error.
+    Exit 2 (interrupted, infrastructure error, nothing verified) takes precedence over 1: a run
+    that could not look properly cannot vouch for anything, and its failures may be symptoms;
+    the verdict line still names any regression after it. ``other_failures`` (failed tests that
+    are not primgate items) and ``grow_only_removed`` make an otherwise green run FAILED.
     """
     by_prim: dict[str, list[ItemRecord]] = {}
     by_group: dict[str, list[ItemRecord]] = {}
@@ -298,6 +346,9 @@ def evaluate(
     hard: list[ItemRecord] = []
     soft: list[ItemRecord] = []
     miss_texts: list[str] = []
+    named_misses: list[str] = []
+    """Misses that name a regression (not just items that could not run): also shown after an
+    interruption or an infrastructure error."""
     infra = list(infra_errors)
     if collection_errors and not any("collection error" in line for line in infra_errors):
         infra.append(f"{collection_errors} collection error(s)")
@@ -313,9 +364,13 @@ def evaluate(
         missed[prim] = rate_missed(gate, tally)
         failed = [r for r in items if r.outcome == "failed"] if missed[prim] else []
         unreachable = [r for r in items if r.outcome == "unreachable"]
+        unverified = [r for r in items if r.outcome in UNVERIFIED]
         if verdict == "FAIL":
             hard.extend(failed)
-            miss_texts.append(_miss_text(row, failed, [] if allow_unreachable else unreachable))
+            text = _miss_text(row, failed, [] if allow_unreachable else unreachable, unverified)
+            miss_texts.append(text)
+            if tally.failed or tally.blocked or (unreachable and not allow_unreachable):
+                named_misses.append(text)
         elif verdict == "WARN":
             soft.extend(failed)
         if gate.status_class == "live" and unreachable and not allow_unreachable:
@@ -329,20 +384,47 @@ def evaluate(
     warnings = sum(1 for row in prim_rows if row.verdict == "WARN")
     gated = sum(1 for row in prim_rows if row.verdict != "OFF")
 
+    not_run = [r for r in records if r.outcome == "not_run"]
+    if not_run and not interrupted:
+        infra.append(f"{len(not_run)} selected item(s) not run: {_names(not_run)}")
+    totals = Tally.of(records)
+    executed = sum(
+        row.tally.executed for row in prim_rows if row.verdict != "OFF"
+    )
+    extra_fails = []
+    if grow_only_removed:
+        extra_fails.append(f"grow-only: removed {', '.join(grow_only_removed)}")
+    if other_failures:
+        noun = "test" if other_failures == 1 else "tests"
+        extra_fails.append(f"{other_failures} other {noun} failed")
+    fails = miss_texts + extra_fails
+    also = named_misses + extra_fails
+
     run_verdict: RunVerdict
-    if infra:
+    if interrupted:
+        exit_code, run_verdict = EXIT_INFRA, "INTERRUPTED"
+        line = (f"primgate: INTERRUPTED — {totals.total - totals.not_run} of {totals.total} "
+                f"selected item(s) finished, {totals.not_run} not run")
+        if also:
+            line += "; also FAILED: " + "; ".join(also)
+    elif infra:
         exit_code, run_verdict = EXIT_INFRA, "INFRA ERROR"
         more = f" (+{len(infra) - 1} more)" if len(infra) > 1 else ""
         line = f"primgate: INFRA ERROR — {infra[0]}{more}"
-        if miss_texts:
-            line += "; also FAILED: " + "; ".join(miss_texts)
-    elif miss_texts:
+        if also:
+            line += "; also FAILED: " + "; ".join(also)
+    elif executed == 0 and not allow_empty:
+        exit_code, run_verdict = EXIT_INFRA, "NOTHING VERIFIED"
+        line = "primgate: NOTHING VERIFIED — " + _nothing_text(totals)
+        if fails:
+            line += "; also FAILED: " + "; ".join(fails)
+    elif fails:
         exit_code, run_verdict = EXIT_REGRESSION, "FAILED"
-        line = "primgate: FAILED — " + "; ".join(miss_texts)
+        line = "primgate: FAILED — " + "; ".join(fails)
     else:
         exit_code, run_verdict = EXIT_OK, "PASSED"
-        if not records:
-            line = "primgate: PASSED — no primgate items ran"
+        if executed == 0:
+            line = "primgate: PASSED — nothing verified (allowed by --primgate-allow-empty)"
         else:
             noun = "prim" if gated == 1 else "prims"
             line = f"primgate: PASSED — {gated} {noun} gated, all hard gates pass"
@@ -352,7 +434,7 @@ def evaluate(
     return GateResult(
         group_rows=group_rows,
         prim_rows=prim_rows,
-        totals=Tally.of(records),
+        totals=totals,
         hard_failures=hard,
         soft_misses=soft,
         unreachable=[r for r in records if r.outcome == "unreachable"],
@@ -364,6 +446,19 @@ def evaluate(
         warnings=warnings,
         gates=used,
     )
+
+
+def _nothing_text(totals: Tally) -> str:
+    """Why no gated item was verified: nothing selected, or what the selected items became."""
+    if totals.total == 0:
+        return "no primgate items ran"
+    parts = [f"{getattr(totals, name)} {name.replace('_', ' ')}"
+             for name in ("blocked", "skipped", "unreachable", "not_run")
+             if getattr(totals, name)]
+    rest = totals.executed
+    if rest:
+        parts.append(f"{rest} of off prims")
+    return f"no gated item ran ({totals.total} selected: {', '.join(parts)})"
 
 
 def holdout_verdict(passed: int, total: int, threshold: float) -> tuple[bool, str]:

@@ -110,6 +110,16 @@ def _finish(item: pytest.Function, decided: Decided, extra: dict[str, object]) -
     pytest.skip(f"{label}: {result.reason}")
 
 
+def _infra_stop(item: pytest.Function, problem: str) -> None:
+    """The item could not be run for an infrastructure reason: a pytest failure (visible),
+    ``not_run`` for the gate (it blames no prim), an infrastructure error for the run."""
+    rp.set_props(item.user_properties, {
+        rp.BLOCKED_BY: "", rp.OUTCOME: "not_run", rp.REASON: f"infrastructure: {problem}",
+        rp.ATTEMPTS: 0, rp.PASSES: 0, rp.ATTEMPT_OUTCOMES: "", rp.INFRA_ERROR: problem,
+    })
+    pytest.fail(f"infrastructure: {problem}", pytrace=False)
+
+
 def _single(result: AttemptResult) -> Decided:
     return Decided(result.outcome, (result,), result)
 
@@ -274,7 +284,11 @@ class PlanItem(PrimgateItem):
         variables.update(state.variables(plan_key))
         prepared = prepare(test, variables, settings.urlmap)
         if WALLET_VARIABLES & set(prepared.unresolved):
-            variables.update(session.wallet_variables(request))
+            try:
+                variables.update(session.wallet_variables(request))
+            except Exception as exc:  # an unusable wallet source blames no prim
+                state.record(plan_key, test.id, "not_run", {})
+                _infra_stop(self, f"wallet could not be loaded: {exc}")
             variables.update(settings.variables)
             prepared = prepare(test, variables, settings.urlmap)
         if prepared.unresolved:
@@ -294,9 +308,8 @@ class PlanItem(PrimgateItem):
         if needs_payment(test):
             problem = session.payer_problem(request)
             if problem is not None:
-                state.record(plan_key, test.id, "failed", {})
-                reason = f"infrastructure: {problem}"
-                _finish(self, _single(AttemptResult("failed", reason)), {rp.INFRA_ERROR: problem})
+                state.record(plan_key, test.id, "not_run", {})
+                _infra_stop(self, problem)
         paid_before = session.payment_count()
 
         from pytest_primgate.x402.networks import pinned_network

@@ -26,6 +26,7 @@ SANDBOX_KEY = pytest.StashKey[Any]()
 SPAWN_KEY = pytest.StashKey[Any]()
 RESULT_KEY = pytest.StashKey[Any]()
 RESULTS_PATH_KEY = pytest.StashKey[Any]()
+SIGNALS_KEY = pytest.StashKey[Any]()
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -54,6 +55,14 @@ def configure(config: pytest.Config) -> None:
         note = short_name_note_for(config)
         if note:
             config.stash[SHORT_NAME_NOTE_KEY] = note
+        from pytest_primgate.selection import check_rerun_options
+
+        check_rerun_options(config)
+        if not settings.dry_run and not config.option.collectonly:
+            from pytest_primgate.signals import SignalGuard
+
+            guard = config.stash[SIGNALS_KEY] = SignalGuard()
+            guard.install()
         if settings.sandbox and not settings.dry_run and not config.option.collectonly:
             sandbox_url = start_session_sandbox(config, settings.sandbox_faults)
     if sandbox_url:
@@ -132,6 +141,11 @@ def collection_finished(session: pytest.Session) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if note and reporter is not None:
         reporter.write_line(note, yellow=True)
+    config = session.config
+    if not is_worker(config) and not config.pluginmanager.has_plugin("dsession"):
+        from pytest_primgate.completeness import remember_items
+
+        remember_items(config, session.items)
     if len(session.items) >= FREEZE_MIN_ITEMS:
         gc.freeze()
         session.config.stash[FROZE_KEY] = True
@@ -141,6 +155,9 @@ def unconfigure(config: pytest.Config) -> None:
     """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
     if config.stash.get(FROZE_KEY, False):
         gc.unfreeze()
+    guard = config.stash.get(SIGNALS_KEY, None)
+    if guard is not None:
+        guard.begin_finish()
     try:
         if SESSION_KEY in config.stash:
             get_session(config).close()
@@ -155,6 +172,9 @@ def unconfigure(config: pytest.Config) -> None:
             if manager is not None:
                 del config.stash[SANDBOX_KEY]
                 manager.__exit__(None, None, None)
+            if guard is not None:
+                del config.stash[SIGNALS_KEY]
+                guard.restore()
 
 
 def configure_node(node: Any) -> None:
@@ -166,13 +186,35 @@ def configure_node(node: Any) -> None:
         node.workerinput["primgate_sandbox_url"] = session.sandbox_url
 
 
-def make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Keep dependency chains on one worker when the user left ``--dist load``."""
-    if not get_settings(config).enabled or config.getoption("dist", "no") != "load":
-        return None
-    from pytest_primgate.xdist_scheduling import DependencyScheduling
+def node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller learns the selected set from the workers' collection."""
+    from pytest_primgate.completeness import remember_ids
 
-    return DependencyScheduling(config, log)
+    if get_settings(node.config).enabled:
+        remember_ids(node.config, ids)
+
+
+def keyboard_interrupt(config: pytest.Config, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Ctrl-C (or a signal turned into one) reached pytest: the run is interrupted. pytest
+    also routes collection errors and ``pytest.exit`` here; those are not interruptions."""
+    interrupt = type(excinfo.value) is KeyboardInterrupt
+    if interrupt and SESSION_KEY in config.stash and not is_worker(config):
+        get_session(config).interrupted = True
+
+
+def make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Keep dependency chains on one worker when the user left ``--dist load``; for the other
+    scope-based modes, xdist's scheduler with crash-safe requeueing (never hangs on a crash)."""
+    dist = config.getoption("dist", "no")
+    if not get_settings(config).enabled:
+        return None
+    from pytest_primgate.xdist_scheduling import CRASH_SAFE, DependencyScheduling
+
+    if dist == "load":
+        return DependencyScheduling(config, log)
+    if dist in CRASH_SAFE:
+        return CRASH_SAFE[dist](config, log)
+    return None
 
 
 def collection_failed(config: pytest.Config, report: pytest.CollectReport) -> None:
@@ -199,7 +241,12 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
     if is_worker(config) or SESSION_KEY not in config.stash:
         return
     session = get_session(config)
+    if str(report.outcome) == "rerun":
+        return  # pytest-rerunfailures: only an item's last report is its result
     props = rp.as_dict(report.user_properties)
+    if report.when == CRASH_WHEN:
+        crashed(config, report)
+        return
     if props.get(rp.KIND) == "canary":
         from pytest_primgate.canary.report import canary_from_report
 
@@ -239,6 +286,24 @@ def skip_at_manifest_line(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     path, line, _ = item.reportinfo()
     report.longrepr = (os.fspath(path), (line or 0) + 1, report.longrepr[2])
+
+
+CRASH_WHEN = "???"
+
+
+def crashed(config: pytest.Config, report: pytest.TestReport) -> None:
+    """An xdist worker died running this item: a failure of the item, and an infra error."""
+    from pytest_primgate.completeness import is_manifest_nodeid, placeholder
+
+    session = get_session(config)
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    worker = str(getattr(gateway, "id", "") or "")
+    if not is_manifest_nodeid(report.nodeid):
+        session.other_failures += 1
+        return
+    reason = f"worker crashed running this item: {_longrepr_line(report)}".rstrip(": ")
+    session.records.append(placeholder(config, report.nodeid, "failed", reason, worker))
+    session.infra_errors.append(f"worker crashed running {report.nodeid}")
 
 
 TestStatus = tuple[str, str, str | tuple[str, dict[str, bool]]]
@@ -286,8 +351,16 @@ def sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from pytest_primgate import finish
 
+    if exitstatus == pytest.ExitCode.USAGE_ERROR:
+        return  # the usage error is the whole story: no verdict, no results file
     state = get_session(config)
-    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED and not state.collection_errors
+    guard = config.stash.get(SIGNALS_KEY, None)
+    if guard is not None:
+        guard.begin_finish()
+    state.interrupted = (
+        state.interrupted or (guard is not None and guard.interrupted)
+        or (exitstatus == pytest.ExitCode.INTERRUPTED and not state.collection_errors)
+    )
     outcome = finish.finish_run(config, settings, state, int(exitstatus))
     config.stash[RESULT_KEY] = outcome
     if outcome.exit_code is not None:
@@ -307,6 +380,15 @@ def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -
         reporter.write_line(f"BLOCKED ({len(blocked)}): not run because a dependency did not pass")
         for record in blocked:
             reporter.write_line(f"  {record.nodeid}: {record.reason}")
+    records = get_session(config).records
+    not_run = [r for r in records if r.outcome == "not_run"]
+    if not_run:
+        reporter.write_line(f"NOT RUN ({len(not_run)}): selected, but no result")
+        for record in not_run:
+            reporter.write_line(f"  {record.nodeid}: {record.reason}")
+    pulled = [r.nodeid for r in records if r.pulled_in]
+    if pulled:
+        reporter.write_line(f"pulled in as dependency ({len(pulled)}): {', '.join(pulled)}")
     if outcome.results_path is not None:
         path = outcome.results_path
         here = config.invocation_params.dir

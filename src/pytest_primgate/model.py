@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["passed", "failed", "skipped", "blocked", "unreachable"]
-"""Final outcome of one item. blocked/unreachable are pytest skips with a category."""
+Outcome = Literal["passed", "failed", "skipped", "blocked", "unreachable", "not_run"]
+"""Final outcome of one item. blocked/unreachable are pytest skips with a category; not_run is
+a selected item without a final result (worker crash, interruption, infrastructure)."""
 
 AttemptOutcome = Literal["passed", "failed", "skipped", "blocked", "unreachable"]
 

@@ -121,6 +121,8 @@ def add_options(parser: pytest.Parser) -> None:
                     help="override a prim's pass threshold in percent (repeatable)")
     group.addoption("--primgate-allow-unreachable", action="store_true", default=False,
                     help="an unreachable live endpoint does not make the run an infra error")
+    group.addoption("--primgate-allow-empty", action="store_true", default=False,
+                    help="a run that verified no gated item exits 0 instead of 2 under --ci")
     group.addoption("--primgate-results-dir", default=None, metavar="DIR",
                     help="where the results JSON goes (default tests/runs under rootdir)")
     group.addoption("--primgate-markdown", default=None, metavar="PATH",

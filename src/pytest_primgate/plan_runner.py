@@ -214,8 +214,14 @@ def check_response(
     captures: dict[str, str] = {}
     for name, path in test.captures:
         found, value = checks.resolve_capture(body, path) if parsed else (False, None)
-        if found:
-            captures[name] = checks.capture_value(value)
+        if not found:
+            problem = f"capture {name!r} not found at {path}"
+            return _result(
+                "failed", f"missing capture: {problem}", "missing capture",
+                redact=redact, status=status, started=started,
+                detail=_detail(response, f"a value at {path}", problem),
+            )
+        captures[name] = checks.capture_value(value)
     return _result("passed", "", "", redact=redact, status=status, started=started,
                    captures=captures)
 

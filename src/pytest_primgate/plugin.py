@@ -174,6 +174,9 @@ class XdistHooks:
         scheduler: object | None = lifecycle.make_scheduler(config, log)
         return scheduler
 
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        lifecycle.node_collection_finished(node, ids)
+
 
 class RunHooks:
     """Hooks of an enabled run that need the config: recording reports, the verdict line."""
@@ -195,6 +198,17 @@ class RunHooks:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             lifecycle.collection_failed(self.config, report)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        lifecycle.keyboard_interrupt(self.config, excinfo)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, None, None]:
+        result = yield
+        selection.complete(config, items)
+        return result
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:

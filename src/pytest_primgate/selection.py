@@ -7,24 +7,30 @@ same items in the same order on every worker).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.items import CanaryItem, PlanItem, PrimgateItem, ScenarioItem
 from pytest_primgate.session import get_session
-from pytest_primgate.settings import Settings
+from pytest_primgate.settings import Settings, get_settings
 
 
 def available_groups(items: Sequence[pytest.Item]) -> list[str]:
-    """Group ids of the collected items, in first-seen order."""
+    """Group ids of the collected items, in plan order (whatever order plugins left the items
+    in: pytest-randomly shuffles before primgate selects)."""
     seen: dict[str, None] = {}
+    present = {(id(i.plan), i.test.group) for i in items if isinstance(i, PlanItem)}
+    plans = {id(i.plan): i.plan for i in items if isinstance(i, PlanItem)}
+    for key, one in plans.items():
+        for group in one.groups:
+            if (key, group.id) in present:
+                seen.setdefault(group.id, None)
+    if any(isinstance(item, ScenarioItem) for item in items):
+        seen.setdefault("smoke", None)
     for item in items:
-        if isinstance(item, PlanItem):
-            seen.setdefault(item.test.group, None)
-        elif isinstance(item, ScenarioItem):
-            seen.setdefault("smoke", None)
-        elif isinstance(item, CanaryItem):
+        if isinstance(item, CanaryItem):
             seen.setdefault(item.group_id, None)
     return list(seen)
 
@@ -114,10 +120,121 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
     items[:] = order_dependencies(keep)
 
 
-def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
+def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After every other plugin's selection and reordering (``-k``, ``-m``, node ids, shards,
+    pytest-randomly): pull in the ``depends_on`` closure of the selected plan tests and put plan
+    items back in plan and dependency order, so a selected test really runs."""
+    settings = get_settings(config)
+    if not settings.enabled:
+        return
+    if not settings.no_deps:
+        items[:] = pull_in_dependencies(items)
+    items[:] = order_dependencies(items, plan_order=True)
+    if config.pluginmanager.hasplugin("rerunfailures"):
+        opt_out_of_reruns(items)
+
+
+NO_RERUNS = pytest.mark.flaky(reruns=0)
+"""pytest-rerunfailures' per-test setting: primgate items retry by majority inside the item."""
+
+
+def opt_out_of_reruns(items: Sequence[pytest.Item]) -> None:
+    """``--reruns`` keeps working for plain tests; primgate items are never rerun: their
+    attempts are ``--primgate-runs``/``--primgate-quorum`` (one result per item), and a rerun
+    would re-send non-idempotent requests (a second bucket, a second payment)."""
+    for item in items:
+        if isinstance(item, PrimgateItem):
+            item.add_marker(NO_RERUNS)
+
+
+def check_rerun_options(config: pytest.Config) -> None:
+    """``--force-reruns`` and ``--reruns-mode append`` would override the opt-out: refused."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return
+    forced = config.getoption("force_reruns", None)
+    if forced is not None or config.getoption("reruns_mode", None) == "append":
+        flag = "--force-reruns" if forced is not None else "--reruns-mode append"
+        raise pytest.UsageError(
+            f"primgate: {flag} would rerun primgate items; they retry by majority "
+            "(--primgate-runs / --primgate-quorum), and a rerun re-sends non-idempotent requests"
+        )
+
+
+def pull_in_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` plus the missing plan tests their ``depends_on`` closure needs, each inserted
+    before the first item of its plan file and marked "pulled in as dependency"."""
+    present = {(i.plan.path, i.test.id) for i in items if isinstance(i, PlanItem)}
+    needed: dict[str, list[str]] = {}
+    for item in items:
+        if not isinstance(item, PlanItem):
+            continue
+        stack = list(item.test.depends_on)
+        while stack:
+            dep = stack.pop()
+            key = (item.plan.path, dep)
+            if key in present or dep not in item.plan.tests:
+                continue
+            present.add(key)
+            needed.setdefault(item.plan.path, []).append(dep)
+            stack.extend(item.plan.tests[dep].depends_on)
+    if not needed:
+        return items
+    result = list(items)
+    for path, deps in needed.items():
+        first = next(i for i, it in enumerate(result)
+                     if isinstance(it, PlanItem) and it.plan.path == path)
+        anchor = result[first]
+        assert isinstance(anchor, PlanItem)
+        extra = _make_items(anchor, set(deps))
+        for item in extra:
+            rp.set_props(item.user_properties, {rp.PULLED_IN: True})
+        result[first:first] = extra
+    return result
+
+
+def _make_items(anchor: PlanItem, test_ids: set[str]) -> list[pytest.Item]:
+    """Items for ``test_ids`` of ``anchor``'s plan, built under its plan file node exactly as
+    collection builds them (same node ids on every xdist worker)."""
+    from pytest_primgate.items import PlanGroupNode
+
+    plan_file = anchor.parent.parent if anchor.parent is not None else None
+    assert plan_file is not None
+    made: list[pytest.Item] = []
+    for group in anchor.plan.groups:
+        wanted = [tid for tid in group.test_ids if tid in test_ids]
+        if not wanted:
+            continue
+        node = PlanGroupNode.from_parent(plan_file, name=group.id)
+        node.plan = anchor.plan
+        node.group_id = group.id
+        node.prims = anchor.parent.prims  # type: ignore[union-attr]
+        made.extend(i for i in node.collect() if i.name in wanted)
+        test_ids -= set(wanted)
+    return made
+
+
+_POSITIONS: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _plan_positions(item: PlanItem) -> dict[str, int]:
+    """Position of every test of the item's plan in collection order (groups, then ids)."""
+    key = (item.plan.path, id(item.plan))
+    cached = _POSITIONS.get(key)
+    if cached is None:
+        cached = _POSITIONS[key] = {}
+        for group in item.plan.groups:
+            for tid in group.test_ids:
+                cached.setdefault(tid, len(cached))
+    return cached
+
+
+def order_dependencies(
+    items: list[pytest.Item], *, plan_order: bool = False
+) -> list[pytest.Item]:
     """Stable order in which every plan test comes after the tests it depends on.
 
     Items keep their slots; only plan items of one file are permuted among that file's slots.
+    With ``plan_order`` they are first put back in the plan's own order (undoing a shuffle).
     """
     slots: dict[str, list[int]] = {}
     for index, item in enumerate(items):
@@ -125,11 +242,19 @@ def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
             slots.setdefault(item.plan.path, []).append(index)
     result = list(items)
     for indexes in slots.values():
-        if _already_ordered([items[i] for i in indexes]):
-            continue
         members = [items[i] for i in indexes]
         assert all(isinstance(m, PlanItem) for m in members)
         plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
+        if plan_order:
+            positions = _plan_positions(plan_items[0])
+            keys = [positions.get(m.test.id, len(positions)) for m in plan_items]
+            if any(a > b for a, b in pairwise(keys)):
+                order = sorted(range(len(plan_items)), key=keys.__getitem__)
+                plan_items = [plan_items[i] for i in order]
+            elif _already_ordered(members):
+                continue
+        elif _already_ordered(members):
+            continue
         ordered = _topological(plan_items)
         for slot, item in zip(indexes, ordered, strict=True):
             result[slot] = item

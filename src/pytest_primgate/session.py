@@ -161,8 +161,12 @@ class PrimgateSession:
         return None
 
     def wallet_variables(self, request: pytest.FixtureRequest) -> dict[str, str]:
-        """``agent_address``, ``eip191_sig`` and the ``iso_timestamp`` they were signed with."""
-        wallet = request.getfixturevalue("prim_wallet")
+        """``agent_address``, ``eip191_sig`` and the ``iso_timestamp`` they were signed with, from
+        the run's wallet as loaded: registering and funding it is left to the plan's own tests
+        when it has them, and to the ``prim_wallet`` fixture otherwise."""
+        from pytest_primgate.wallet_setup import load
+
+        wallet = load(self.config, request.getfixturevalue("tmp_path_factory"))
         variables: dict[str, str] = wallet.template_variables()
         return variables
 

@@ -39,6 +39,7 @@ class Settings:
     runs_explicit: bool = False
     thresholds: dict[str, float] = field(default_factory=dict)
     allow_unreachable: bool = False
+    allow_empty: bool = False
     results_dir: Path = Path("tests/runs")
     markdown: Path | None = None
     timeout: float = 30.0
@@ -223,6 +224,7 @@ def build_settings(config: pytest.Config) -> Settings:
         runs_explicit=runs_opt is not None,
         thresholds=thresholds,
         allow_unreachable=bool(opt("primgate_allow_unreachable")),
+        allow_empty=bool(opt("primgate_allow_empty")),
         results_dir=Path(results_dir) if results_dir else config.rootpath / "tests" / "runs",
         markdown=Path(markdown) if markdown else None,
         timeout=float(opt("primgate_timeout")),

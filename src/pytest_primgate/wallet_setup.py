@@ -29,6 +29,8 @@ from pytest_primgate.x402.spend import SpendPolicy
 
 LOCK_TIMEOUT = 120.0
 REGISTERED_OK = (200, 201, 409)
+LOADED_KEY = pytest.StashKey[Wallet]()
+"""The run's wallet as loaded (not yet registered or funded), one per process."""
 
 
 @contextlib.contextmanager
@@ -114,6 +116,23 @@ def _setup_or_skip(http: httpx.Client, wallet: Wallet, settings: Settings, prim:
             "run; registration and funding skipped")
 
 
+def load(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Wallet:
+    """The run's wallet, loaded once per process and neither registered nor funded: plan
+    tests that register and fund it themselves (``{{agent_address}}``) must see its first
+    answers, not the 409 / 429 of a set-up done before them (docs/fixtures.md)."""
+    wallet = config.stash.get(LOADED_KEY, None)
+    if wallet is None:
+        settings = get_settings(config)
+        shared = shared_dir(config, tmp_path_factory)
+        if shared is None or own_wallet_per_worker(config):
+            wallet = load_wallet(settings)
+        else:
+            with file_lock(shared / "primgate-wallet.lock"):
+                wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
+        config.stash[LOADED_KEY] = wallet
+    return wallet
+
+
 def prepare(
     config: pytest.Config, tmp_path_factory: pytest.TempPathFactory, *, prim: bool = True
 ) -> Wallet:
@@ -124,11 +143,13 @@ def prepare(
     with httpx.Client(timeout=settings.timeout) as http:
         shared = shared_dir(config, tmp_path_factory)
         if shared is None or own_wallet_per_worker(config):
-            wallet = load_wallet(settings)
+            wallet = config.stash.get(LOADED_KEY, None) or load_wallet(settings)
             config.stash[WALLET_SETUP_KEY] = _setup_or_skip(http, wallet, settings, prim)
             return wallet
         with file_lock(shared / "primgate-wallet.lock"):
-            wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
+            wallet = config.stash.get(LOADED_KEY, None) or load_wallet(
+                settings, new_account=lambda: _shared_key(shared)
+            )
             record = shared / f"primgate-wallet-{wallet.address.lower()}.json"
             if record.exists():
                 done = str(json.loads(record.read_text())["setup"])

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadFileScheduling, LoadGroupScheduling, LoadScopeScheduling
 
 #: A worker asks for more work when fewer than this many of its tests are unfinished. xdist
 #: keeps the last test sent to a worker until it learns what comes next, so 2 keeps it busy.
@@ -224,3 +225,45 @@ class DependencyScheduling:
         unit = self.queue.popleft()
         self.pending[node].update(dict.fromkeys(unit))
         node.send_runtest_some(unit)
+
+
+class CrashSafeRequeue:
+    """Mixin for xdist's other scope-based schedulers (``loadscope``, ``loadfile``,
+    ``loadgroup``): a crashed worker never leaves the run waiting. (``--dist load`` uses
+    ``DependencyScheduling``, which requeues only what is left by itself.)"""
+
+    workqueue: Any
+
+    def remove_node(self, node: object) -> str | None:
+        """A crashed node's item is done (it failed with the crash report); its other pending
+        items go back to the queue. xdist's ``LoadScopeScheduling`` requeues the node's whole
+        workload, finished units included: a replacement worker handed a unit with nothing
+        left to run never reports back and the run waits forever. Requeue only what is left."""
+        crashitem: str | None = super().remove_node(node)  # type: ignore[misc]
+        if crashitem is None:
+            return None
+        for scope, unit in list(self.workqueue.items()):
+            if crashitem in unit:
+                unit[crashitem] = True
+            if all(unit.values()):
+                del self.workqueue[scope]
+        return crashitem
+
+
+class CrashSafeLoadScope(CrashSafeRequeue, LoadScopeScheduling):  # type: ignore[misc]
+    """``--dist loadscope`` with crash-safe requeueing."""
+
+
+class CrashSafeLoadFile(CrashSafeRequeue, LoadFileScheduling):  # type: ignore[misc]
+    """``--dist loadfile`` with crash-safe requeueing."""
+
+
+class CrashSafeLoadGroup(CrashSafeRequeue, LoadGroupScheduling):  # type: ignore[misc]
+    """``--dist loadgroup`` with crash-safe requeueing."""
+
+
+CRASH_SAFE = {
+    "loadscope": CrashSafeLoadScope, "loadfile": CrashSafeLoadFile,
+    "loadgroup": CrashSafeLoadGroup,
+}
+"""Scope-based ``--dist`` modes whose xdist scheduler requeues finished units on a crash."""

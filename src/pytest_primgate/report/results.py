@@ -46,7 +46,7 @@ def tally_json(tally: Tally) -> dict[str, Any]:
     return {
         "passed": tally.passed, "failed": tally.failed, "blocked": tally.blocked,
         "skipped": tally.skipped, "unreachable": tally.unreachable, "flaky": tally.flaky,
-        "pass_rate": tally.pass_rate,
+        "not_run": tally.not_run, "pass_rate": tally.pass_rate,
     }
 
 
@@ -95,6 +95,7 @@ def build_results(
         "verdict_line": result.verdict_line,
         "exit_code": result.exit_code if exit_code is None else exit_code,
         "infra_errors": list(result.infra),
+        "not_run": [r.nodeid for r in records if r.outcome == "not_run"],
     }
 
 

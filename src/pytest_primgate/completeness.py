@@ -1,0 +1,151 @@
+"""Completeness accounting: every selected primgate item ends with exactly one record.
+
+The controller learns the selected set from its own collection (single process) or from the
+workers' (``pytest_xdist_node_collection_finished``: the controller does not collect). At the
+end of the run an item without a final report is ``not_run``; an xdist crash report
+(``when="???"``) is a failure of the item that was running. Rules: ``docs/gate.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_primgate import records as rp
+from pytest_primgate.model import ItemRecord
+
+SELECTED_KEY = pytest.StashKey[dict[str, dict[str, Any] | None]]()
+"""Selected primgate node ids -> static properties (None until known: xdist controller)."""
+
+CRASH_WHEN = "???"
+"""``when`` of the report pytest-xdist makes for the item a crashed worker was running."""
+
+STATIC_KEYS = (
+    rp.KIND, rp.NODEID, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS,
+    rp.THRESHOLD,
+)
+
+
+def remember_items(config: pytest.Config, items: Iterable[pytest.Item]) -> None:
+    """Selected set of a single-process run (or a worker): the items' static properties."""
+    selected: dict[str, dict[str, Any] | None] = {}
+    for item in items:
+        props = rp.as_dict(item.user_properties)
+        if rp.KIND in props:
+            selected[item.nodeid] = {k: props[k] for k in STATIC_KEYS if k in props}
+    config.stash[SELECTED_KEY] = selected
+
+
+def remember_ids(config: pytest.Config, ids: Sequence[str]) -> None:
+    """Selected set on the xdist controller, from the first worker's collection."""
+    if SELECTED_KEY in config.stash:
+        return
+    chosen: dict[str, dict[str, Any] | None] = {
+        nodeid: None for nodeid in ids if is_manifest_nodeid(nodeid)
+    }
+    config.stash[SELECTED_KEY] = chosen
+
+
+def is_manifest_nodeid(nodeid: str) -> bool:
+    """``plan.json::group::id`` or ``manifest.toml::scenario`` (primgate's node id shapes)."""
+    parts = nodeid.split("::")
+    return (len(parts) == 3 and parts[0].endswith(".json")) or (
+        len(parts) == 2 and parts[0].endswith(".toml")
+    )
+
+
+def selected(config: pytest.Config) -> dict[str, dict[str, Any] | None]:
+    """The selected set (empty when never learnt, e.g. collection failed)."""
+    return config.stash.get(SELECTED_KEY, {})
+
+
+@lru_cache(maxsize=64)
+def _plan_services(path: str) -> dict[str, str]:
+    from pytest_primgate.manifests.errors import ManifestError
+    from pytest_primgate.manifests.plan import load_plan
+
+    try:
+        plan = load_plan(Path(path))
+    except (ManifestError, OSError):
+        return {}
+    return {tid: test.service for tid, test in plan.tests.items()}
+
+
+@lru_cache(maxsize=64)
+def _scenario_prims(path: str) -> dict[str, str]:
+    from pytest_primgate.manifests.errors import ManifestError
+    from pytest_primgate.manifests.smoke import load_smoke
+
+    try:
+        manifest = load_smoke(Path(path))
+    except (ManifestError, OSError):
+        return {}
+    return {s.name: s.prim or "" for s in manifest.scenarios}
+
+
+def facts_from_nodeid(config: pytest.Config, nodeid: str) -> dict[str, Any]:
+    """Static properties of a selected item known only by node id (xdist controller): read
+    from its manifest and the prim registry, as the worker's collection does."""
+    from pytest_primgate.gate import status_class
+    from pytest_primgate.session import get_session
+
+    parts = nodeid.split("::")
+    path = config.rootpath / parts[0]
+    if len(parts) == 3:
+        kind, group, test_id = "plan", parts[1], parts[2]
+        service = _plan_services(str(path)).get(test_id, "")
+    else:
+        kind, group, test_id = "scenario", "smoke", parts[1]
+        service = _scenario_prims(str(path)).get(test_id, "")
+    prim = None
+    if service:
+        registry = get_session(config).prims_for(path.parent)
+        prim = registry.lookup(service=service)
+    status = prim.status if prim is not None else ""
+    return {
+        rp.KIND: kind, rp.NODEID: nodeid, rp.TEST_ID: test_id, rp.GROUP: group,
+        rp.PRIM: prim.id if prim is not None else service.removesuffix(".sh"),
+        rp.PRIM_STATUS: status or "unknown", rp.STATUS_CLASS: status_class(status),
+        rp.THRESHOLD: "" if prim is None or prim.threshold is None else str(prim.threshold),
+    }
+
+
+def placeholder(
+    config: pytest.Config, nodeid: str, outcome: str, reason: str, worker: str = ""
+) -> ItemRecord:
+    """A record for a selected item that ended without a primgate report."""
+    facts = selected(config).get(nodeid) or facts_from_nodeid(config, nodeid)
+    props = {**facts, rp.OUTCOME: outcome, rp.REASON: reason}
+    record = rp.record_from_report(nodeid, "call", outcome, props, reason, 0.0, worker)
+    assert record is not None
+    return record
+
+
+def final_records(
+    config: pytest.Config, records: Sequence[ItemRecord], reason: str
+) -> list[ItemRecord]:
+    """One record per selected item: the last reported one, else ``not_run`` with ``reason``.
+    Items reported but not in the selected set (none expected) are kept too."""
+    by_nodeid: dict[str, ItemRecord] = {}
+    for record in records:
+        earlier = by_nodeid.get(record.nodeid)
+        if earlier is not None and earlier.reason.startswith("worker crashed"):
+            continue  # a crash stays the item's result, even if a replacement worker reran it
+        by_nodeid[record.nodeid] = record
+    out: list[ItemRecord] = []
+    for nodeid in selected(config):
+        if nodeid in by_nodeid:
+            out.append(by_nodeid.pop(nodeid))
+        else:
+            out.append(placeholder(config, nodeid, "not_run", reason))
+    out.extend(by_nodeid.values())
+    return out
+
+
+def not_run_nodeids(records: Iterable[ItemRecord]) -> list[str]:
+    """Node ids of the records without a result."""
+    return [r.nodeid for r in records if r.outcome == "not_run"]
