@@ -247,8 +247,7 @@ def test_mutants_collect_without_tracebacks(
                 (directory / "smoke-test-plan.json").write_text(
                     (ROOT / "smoke-test-plan.json").read_text()
                 )
-    result = pytester.runpytest_subprocess("--primgate", "--collect-only", "-q",
-                                           "-p", "no:randomly", timeout=120)
+    result = pytester.runpytest_subprocess("--primgate", "--collect-only", "-q", timeout=120)
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output, output
     assert "INTERNALERROR" not in output, output

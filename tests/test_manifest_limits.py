@@ -231,7 +231,7 @@ def test_memory_error_in_an_item_is_an_infrastructure_error(pytester: pytest.Pyt
         t("T-2", "http://127.0.0.1:9/", paid=False, depends_on=["T-1"]),
     ]}))
     result = pytester.runpytest_subprocess(
-        "--primgate", "--primgate-ci", "--primgate-results-dir", "out", "-p", "no:randomly"
+        "--primgate", "--primgate-ci", "--primgate-results-dir", "out"
     )
     assert result.ret == 2
     result.stdout.fnmatch_lines([
