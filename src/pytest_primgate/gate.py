@@ -18,6 +18,8 @@ NEW_STATUSES = frozenset({"building", "testing"})
 OFF_STATUSES = frozenset({"idea", "planning", "phantom", "hold"})
 DEFAULT_THRESHOLDS: dict[str, float | None] = {"live": 100.0, "new": 80.0, "off": None}
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "DELETE"})
+DEFAULT_MAX_RETRY_RATE = 20.0
+"""Percent of a prim's requests that may need a transient-fault retry before it is UNSTABLE."""
 UNKNOWN_PRIM = "(unknown prim)"
 """How an item with no prim is named in rows and messages."""
 NAMES_SHOWN = 3
@@ -54,6 +56,8 @@ class PrimGate:
     status_class: StatusClass
     threshold: float | None
     """Percent, or None for off prims (reported, never gated)."""
+    max_retry_rate: float | None = DEFAULT_MAX_RETRY_RATE
+    """Percent of requests needing a retry above which the prim is UNSTABLE (None: no limit)."""
 
 
 def override_keys(prim: str) -> tuple[str, ...]:
@@ -136,6 +140,15 @@ class Tally:
     skipped: int = 0
     unreachable: int = 0
     flaky: int = 0
+    retries: int = 0
+    """Transient-fault re-sends (not attempts)."""
+    requests: int = 0
+    retried_requests: int = 0
+
+    @property
+    def retry_rate(self) -> Fraction | None:
+        """Exact percent of requests that needed a retry; None when no request was counted."""
+        return Fraction(self.retried_requests * 100, self.requests) if self.requests else None
 
     @property
     def decided(self) -> int:
@@ -162,11 +175,15 @@ class Tally:
     def of(cls, records: Iterable[ItemRecord]) -> Tally:
         """Count the records' outcomes."""
         counts = dict.fromkeys(("passed", "failed", "blocked", "skipped", "unreachable"), 0)
-        flaky = 0
+        flaky = retries = requests = retried = 0
         for record in records:
             counts[record.outcome] += 1
             flaky += record.flaky
-        return cls(flaky=flaky, **counts)
+            retries += record.retries
+            requests += record.requests
+            retried += record.retried_requests
+        return cls(flaky=flaky, retries=retries, requests=requests, retried_requests=retried,
+                   **counts)
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,14 @@ class Row:
     tally: Tally
     threshold: float | None
     verdict: Verdict
+    unstable: bool = False
+    """The prim's retry rate exceeds its ``max_retry_rate`` (verdict FAIL or WARN)."""
+    max_retry_rate: float | None = None
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict as shown: ``FAIL UNSTABLE`` when retries made the prim miss."""
+        return f"{self.verdict} UNSTABLE" if self.unstable else self.verdict
 
     @property
     def rate_text(self) -> str:
@@ -229,6 +254,23 @@ def rate_missed(gate: PrimGate, tally: Tally) -> bool:
     return not meets(tally.passed, tally.decided, gate.threshold)
 
 
+def unstable(gate: PrimGate, tally: Tally) -> bool:
+    """More than ``max_retry_rate`` percent of the prim's requests needed a retry."""
+    rate = tally.retry_rate
+    if gate.status_class == "off" or gate.max_retry_rate is None or rate is None:
+        return False
+    return rate > _exact(gate.max_retry_rate)
+
+
+def unstable_text(row: Row) -> str:
+    """``UNSTABLE 33.3 % of requests retried > 20 % (4 of 12)``."""
+    tally = row.tally
+    return (
+        f"UNSTABLE {format_rate(tally.retry_rate)} % of requests retried > "
+        f"{format_percent(row.max_retry_rate)} % ({tally.retried_requests} of {tally.requests})"
+    )
+
+
 def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
     """OFF for off prims; FAIL (live) or WARN (new) when the rate misses the threshold or an
     item was unreachable (unless allowed: a gate that could not look must not pass); else PASS.
@@ -236,7 +278,7 @@ def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdi
     if gate.status_class == "off" or gate.threshold is None:
         return "OFF"
     unreachable_miss = tally.unreachable > 0 and not allow_unreachable
-    if rate_missed(gate, tally) or unreachable_miss:
+    if rate_missed(gate, tally) or unreachable_miss or unstable(gate, tally):
         return "FAIL" if gate.status_class == "live" else "WARN"
     return "PASS"
 
@@ -268,6 +310,8 @@ def _miss_text(row: Row, failing: Sequence[ItemRecord], unreachable: Sequence[It
         parts.append(f"failing {_names(failing)}")
     if unreachable:
         parts.append(f"unreachable {_names(unreachable)}")
+    if row.unstable:
+        parts.append(unstable_text(row))
     return f"{head}: {', '.join(parts)}"
 
 
@@ -308,7 +352,8 @@ def evaluate(
         tally = Tally.of(items)
         verdict = prim_verdict(gate, tally, allow_unreachable)
         verdicts[prim] = verdict
-        row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict)
+        row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict,
+                  unstable=unstable(gate, tally), max_retry_rate=gate.max_retry_rate)
         prim_rows.append(row)
         missed[prim] = rate_missed(gate, tally)
         failed = [r for r in items if r.outcome == "failed"] if missed[prim] else []
@@ -348,6 +393,11 @@ def evaluate(
             line = f"primgate: PASSED — {gated} {noun} gated, all hard gates pass"
             if warnings:
                 line += f" ({warnings} warning{'s' if warnings > 1 else ''})"
+            shaky = [r for r in prim_rows if r.unstable and r.verdict == "WARN"]
+            if shaky:
+                line += "; " + "; ".join(
+                    f"{prim_label(r.name)} ({r.status_class}) {unstable_text(r)}" for r in shaky
+                )
 
     return GateResult(
         group_rows=group_rows,

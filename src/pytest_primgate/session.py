@@ -87,8 +87,12 @@ class PrimgateSession:
             import httpx
 
             from pytest_primgate.settings import get_settings
+            from pytest_primgate.transport.retry import retrying_transport
 
-            self._http = httpx.Client(timeout=get_settings(self.config).timeout)
+            settings = get_settings(self.config)
+            self._http = httpx.Client(
+                timeout=settings.timeout, transport=retrying_transport(settings.retry_policy)
+            )
         return self._http
 
     def payer(self, request: pytest.FixtureRequest) -> X402Client | None:
@@ -128,7 +132,11 @@ class PrimgateSession:
 
     def scenario_env(self) -> dict[str, str]:
         """Environment handed to smoke scripts (where the sandbox is, which run this is)."""
+        from pytest_primgate.settings import get_settings
+        from pytest_primgate.transport.retry import policy_env
+
         env = {"PRIMGATE_RUN_ID": self.run.run_id}
+        env.update(policy_env(get_settings(self.config).retry_policy))
         if self.sandbox_url:
             env["PRIMGATE_SANDBOX_URL"] = self.sandbox_url
         return env

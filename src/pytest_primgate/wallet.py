@@ -22,6 +22,7 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from pytest_primgate.transport.retry import ANSWERS_EXTENSION, REPLAY_SAFE_EXTENSION
 from pytest_primgate.urlmap import UrlMap
 
 if TYPE_CHECKING:
@@ -170,6 +171,12 @@ def load_wallet(
     raise WalletError(NO_WALLET)
 
 
+REGISTER_RETRY = {REPLAY_SAFE_EXTENSION: True, ANSWERS_EXTENSION: frozenset({409})}
+"""A repeated registration is answered 409 (already registered): harmless to re-send."""
+FAUCET_RETRY = {REPLAY_SAFE_EXTENSION: True, ANSWERS_EXTENSION: frozenset({429})}
+"""A repeated drip is answered 429 (recently funded), an answer to keep, not a blip to retry."""
+
+
 def _head(response: httpx.Response) -> str:
     return response.text[:200].replace("\n", " ")
 
@@ -180,7 +187,8 @@ def register(client: httpx.Client, wallet: Wallet, urlmap: UrlMap) -> int:
     stamp, signature = wallet.sign_registration()
     try:
         response = client.post(
-            url, json={"address": wallet.address, "signature": signature, "timestamp": stamp}
+            url, json={"address": wallet.address, "signature": signature, "timestamp": stamp},
+            extensions=REGISTER_RETRY,
         )
     except httpx.HTTPError as exc:
         raise WalletError(f"wallet registration at {url} failed: {type(exc).__name__}") from None
@@ -205,7 +213,7 @@ def fund(client: httpx.Client, wallet: Wallet, urlmap: UrlMap, min_balance: Deci
         return f"balance {balance} USDC, at least --primgate-min-balance {min_balance}: not funded"
     url = urlmap.rewrite(FAUCET_USDC_URL)
     try:
-        response = client.post(url, json={"address": wallet.address})
+        response = client.post(url, json={"address": wallet.address}, extensions=FAUCET_RETRY)
     except httpx.HTTPError as exc:
         raise WalletError(f"faucet at {url} failed: {type(exc).__name__}") from None
     if response.status_code == 200:

@@ -22,6 +22,7 @@ from eth_account import Account
 from pytest_primgate.filelock import lock_exclusive, unlock
 from pytest_primgate.fixtures.payment import WALLET_SETUP_KEY
 from pytest_primgate.settings import Settings, get_settings
+from pytest_primgate.transport.retry import RetryLog, retrying_transport
 from pytest_primgate.wallet import Wallet, WalletError, fund, load_wallet, register
 from pytest_primgate.x402.client import X402Client, make_x402_client
 from pytest_primgate.x402.spend import FileSpendCounter, SpendCounter, SpendPolicy
@@ -45,13 +46,19 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             unlock(handle)
 
 
-def setup_wallet(http: httpx.Client, wallet: Wallet, settings: Settings) -> str:
-    """Register (201 or 409) and fund when below the minimum balance; says what happened."""
+def setup_wallet(
+    http: httpx.Client, wallet: Wallet, settings: Settings, log: RetryLog | None = None
+) -> str:
+    """Register (201 or 409) and fund when below the minimum balance; says what happened
+    (and how many transient faults ``http``'s transport retried, counted in ``log``)."""
     status = register(http, wallet, settings.urlmap)
     if status not in REGISTERED_OK:
         raise WalletError(f"wallet registration answered {status} (expected 201 or 409)")
     funding = fund(http, wallet, settings.urlmap, settings.min_balance)
-    return f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
+    done = f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
+    if log is not None and log.retries:
+        done += f"; {log.retries} transient {'retry' if log.retries == 1 else 'retries'}"
+    return done
 
 
 def _shared_key(directory: Path) -> Any:
@@ -91,11 +98,13 @@ def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> 
     """Load the wallet, register and fund it (once per run, also under xdist; once per
     worker under ``--spawn``, where every worker has its own wallet)."""
     settings = get_settings(config)
-    with httpx.Client(timeout=settings.timeout) as http:
+    log = RetryLog()
+    transport = retrying_transport(settings.retry_policy, log=log)
+    with httpx.Client(timeout=settings.timeout, transport=transport) as http:
         shared = shared_dir(config, tmp_path_factory)
         if shared is None or own_wallet_per_worker(config):
             wallet = load_wallet(settings)
-            config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings)
+            config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings, log)
             return wallet
         with file_lock(shared / "primgate-wallet.lock"):
             wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
@@ -103,7 +112,7 @@ def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> 
             if record.exists():
                 done = str(json.loads(record.read_text())["setup"])
             else:
-                done = setup_wallet(http, wallet, settings)
+                done = setup_wallet(http, wallet, settings, log)
                 record.write_text(json.dumps({"setup": done}))
             config.stash[WALLET_SETUP_KEY] = done
             return wallet
@@ -123,5 +132,5 @@ def make_client(config: pytest.Config, wallet: Wallet, shared: Path | None) -> X
     return make_x402_client(
         wallet.account, policy, timeout=settings.timeout,
         network=os.environ.get(NETWORK_ENV) or None, rewrite=settings.urlmap.rewrite,
-        counter=counter,
+        counter=counter, transport=retrying_transport(settings.retry_policy),
     )

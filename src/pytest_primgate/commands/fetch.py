@@ -10,13 +10,18 @@ could not be made. Never prints keys or payment headers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_primgate.urlmap import UrlMap
+
+if TYPE_CHECKING:
+    from pytest_primgate.transport.policy import RetryPolicy
+    from pytest_primgate.transport.retry import RetryLog
 
 SANDBOX_PRIMS = ("wallet", "faucet", "store", "search", "infer", "spawn", "email")
 
@@ -45,6 +50,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--no-setup", action="store_true",
                         help="skip wallet registration and faucet funding")
+    parser.add_argument("--transient-retries", type=int, default=None, metavar="N",
+                        help="re-sends per request after a transient fault; 0 turns retrying "
+                        "off (default $PRIMGATE_TRANSIENT_RETRIES, else 3)")
+    parser.add_argument("--retry-budget", type=float, default=None, metavar="SECONDS",
+                        help="no retry starts later than this after a request's first send "
+                        "(default $PRIMGATE_RETRY_BUDGET, else 10)")
     parser.set_defaults(run=run)
 
 
@@ -67,11 +78,39 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _policy(args: argparse.Namespace) -> RetryPolicy:
+    """The run's policy from the environment (set for scenario scripts), options win."""
+    from pytest_primgate.transport.retry import policy_from_env
+
+    policy = policy_from_env(os.environ)
+    if args.transient_retries is not None:
+        policy = dataclasses.replace(policy, retries=int(args.transient_retries))
+    if args.retry_budget is not None:
+        policy = dataclasses.replace(policy, budget=float(args.retry_budget))
+    return policy
+
+
+def _report_retries(log: RetryLog) -> None:
+    """Retries go to stderr and, inside a scenario item, to its retry log file."""
+    from pytest_primgate.transport.retry import LOG_FILE_ENV, RetrySummary, append_log_file
+
+    summary = RetrySummary.of(log)
+    for event in summary.events:
+        print(f"primgate fetch: retried {event}", file=sys.stderr)
+    path = os.environ.get(LOG_FILE_ENV)
+    if path:
+        try:
+            append_log_file(path, summary)
+        except OSError as exc:
+            print(f"primgate fetch: cannot write {LOG_FILE_ENV}: {exc}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Send the request; see the module docstring for exit codes."""
     import httpx
 
     from pytest_primgate.settings import Settings
+    from pytest_primgate.transport.retry import RetryLog, retrying_transport
     from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.errors import X402Error
@@ -82,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         body = json.loads(args.json_body) if args.json_body is not None else None
         max_payment = Decimal(args.max_payment)
         min_balance = Decimal(args.min_balance)
+        policy_retry = _policy(args)
     except (ValueError, ArithmeticError) as exc:
         return _fail(f"invalid argument: {exc}")
     method = (args.method or ("POST" if body is not None else "GET")).upper()
@@ -94,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"no wallet: {exc}")
     policy = SpendPolicy(max_payment=max_payment, budget=max_payment, pay_to=())
     target = urlmap.rewrite(args.url)
+    log = RetryLog()
+    transport = retrying_transport(policy_retry, log=log)
     try:
-        with make_x402_client(wallet.account, policy, timeout=args.timeout) as client:
+        with make_x402_client(wallet.account, policy, timeout=args.timeout,
+                              transport=transport) as client:
             if not args.no_setup:
                 register(client, wallet, urlmap)
                 fund(client, wallet, urlmap, min_balance)
@@ -106,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except httpx.HTTPError as exc:
         return _fail(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+    finally:
+        _report_retries(log)
     sys.stdout.write(response.text)
     if response.text and not response.text.endswith("\n"):
         sys.stdout.write("\n")

@@ -90,7 +90,8 @@ def _row_cells(row: Row) -> list[str]:
     return [
         row.kind, prim_label(row.name) if is_prim else row.name,
         (row.status or "unknown") if is_prim else "", *counts, row.rate_text,
-        format_percent(row.threshold) if is_prim else "", VERDICT_ICON[row.verdict],
+        format_percent(row.threshold) if is_prim else "",
+        VERDICT_ICON[row.verdict] + (" UNSTABLE" if row.unstable else ""),
     ]
 
 
@@ -102,7 +103,8 @@ def step_summary_markdown(result: GateResult, payments: Sequence[Payment], title
     """The gate as markdown: verdict, table, failing items, loud skips, infra, spend."""
     lines = [f"## {title}", "", f"**{_cell(result.verdict_line)}**", ""]
     lines.append(_md_row(MD_HEADER))
-    lines.append("|" + "|".join("---:" if 3 <= i <= 10 else "---" for i in range(len(MD_HEADER)))
+    numeric = range(3, 5 + len(COUNT_COLUMNS))
+    lines.append("|" + "|".join("---:" if i in numeric else "---" for i in range(len(MD_HEADER)))
                  + "|")
     lines.extend(_md_row(_row_cells(row)) for row in [*result.group_rows, *result.prim_rows])
     totals = [str(getattr(result.totals, name)) for name in COUNT_COLUMNS]

@@ -207,9 +207,12 @@ def make_x402_client(
     network: str | None = None,
     rewrite: Callable[[str], str] | None = None,
     counter: SpendCounter | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> X402Client:
     """A paying client; ``network`` restricts payments to one network (CAIP-2 or v1 name);
     ``rewrite`` maps each request URL (``UrlMap.rewrite``) before it is sent; ``counter``
-    holds the committed total the budget applies to (shared between processes if a file)."""
+    holds the committed total the budget applies to (shared between processes if a file);
+    ``transport`` (e.g. the retrying one) sits below the payment flow, so a re-sent paid
+    request carries the same authorization."""
     return X402Client(account, policy, timeout=timeout, network=network, rewrite=rewrite,
-                      counter=counter)
+                      counter=counter, transport=transport)
