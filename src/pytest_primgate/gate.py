@@ -20,6 +20,9 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {"live": 100.0, "new": 80.0, "off"
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "DELETE"})
 DEFAULT_MAX_RETRY_RATE = 20.0
 """Percent of a prim's requests that may need a transient-fault retry before it is UNSTABLE."""
+MIN_RETRIED_UNSTABLE = 3
+"""Retried requests a prim needs before its retry rate can make it UNSTABLE: on a prim with
+a handful of requests one or two blips are noise, not a rate (docs/gate.md)."""
 UNKNOWN_PRIM = "(unknown prim)"
 """How an item with no prim is named in rows and messages."""
 NAMES_SHOWN = 3
@@ -255,9 +258,12 @@ def rate_missed(gate: PrimGate, tally: Tally) -> bool:
 
 
 def unstable(gate: PrimGate, tally: Tally) -> bool:
-    """More than ``max_retry_rate`` percent of the prim's requests needed a retry."""
+    """More than ``max_retry_rate`` percent of the prim's requests needed a retry (and at least
+    ``MIN_RETRIED_UNSTABLE`` of them did)."""
     rate = tally.retry_rate
     if gate.status_class == "off" or gate.max_retry_rate is None or rate is None:
+        return False
+    if tally.retried_requests < MIN_RETRIED_UNSTABLE:
         return False
     return rate > _exact(gate.max_retry_rate)
 
