@@ -53,6 +53,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--transient-retries", type=int, default=None, metavar="N",
                         help="re-sends per request after a transient fault; 0 turns retrying "
                         "off (default $PRIMGATE_TRANSIENT_RETRIES, else 3)")
+    parser.add_argument("--replay-safe", action="store_true",
+                        help="the request may be re-sent after a reset even when it reached the "
+                        "server (e.g. a paid POST: the unpaid request is answered 402 unprocessed "
+                        "and the signed one settles its nonce once)")
     parser.add_argument("--retry-budget", type=float, default=None, metavar="SECONDS",
                         help="no retry starts later than this after a request's first send "
                         "(default $PRIMGATE_RETRY_BUDGET, else 10)")
@@ -110,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     import httpx
 
     from pytest_primgate.settings import Settings
-    from pytest_primgate.transport.retry import RetryLog, retrying_transport
+    from pytest_primgate.transport.retry import (
+        REPLAY_SAFE_EXTENSION,
+        RetryLog,
+        retrying_transport,
+    )
     from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.errors import X402Error
@@ -142,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_setup:
                 register(client, wallet, urlmap)
                 fund(client, wallet, urlmap, min_balance)
-            response = client.request(method, target, json=body)
+            extensions = {REPLAY_SAFE_EXTENSION: True} if args.replay_safe else None
+            response = client.request(method, target, json=body, extensions=extensions)
     except X402Error as exc:
         return _fail(f"payment failed: {exc}")
     except WalletError as exc:
