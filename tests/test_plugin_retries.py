@@ -250,3 +250,43 @@ def test_ini_keys(pytester: pytest.Pytester, proxy: FaultProxy) -> None:
     assert json.loads((pytester.path / "out").joinpath(
         next(p.name for p in (pytester.path / "out").glob("*.json"))).read_text()
     )["tests"][0]["retries"] == 0
+
+
+def test_scenario_counts_the_retries_of_primgate_fetch(pytester: pytest.Pytester) -> None:
+    import sys
+
+    fetch = f'"{sys.executable}" -m pytest_primgate.cli fetch https://store.prim.sh/ --no-setup'
+    (pytester.path / "twice.sh").write_text(f"{fetch}\n{fetch}\n")
+    (pytester.path / "demo.smoke.toml").write_text(
+        '[[scenario]]\nname = "fetch_twice"\nscript = "twice.sh"\nowners = ["t"]\n'
+        'prim = "store"\nexpect_stdout = "store.sh"\nruns = 1\n'
+    )
+    prim_yaml(pytester.path, "store", "live")
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "--primgate-results-dir",
+        "out", "--primgate-sandbox-fault", "path=/store/,every=2,status=503",
+    )
+    result.assert_outcomes(passed=1)
+    item = by_id(pytester)["fetch_twice"]
+    assert (item["retries"], item["requests"], item["retried_requests"]) == (1, 2, 1)
+    assert re.fullmatch(r"GET http://127\.0\.0\.1:\d+/store/: 503 \(waited 0\.\d\d s\)",
+                        str(item["retry_log"][0])), item["retry_log"]  # type: ignore[index]
+
+
+def test_scenario_retries_off_reaches_primgate_fetch(pytester: pytest.Pytester) -> None:
+    import sys
+
+    fetch = f'"{sys.executable}" -m pytest_primgate.cli fetch https://store.prim.sh/ --no-setup'
+    (pytester.path / "twice.sh").write_text(f"{fetch}\n{fetch}\n")
+    (pytester.path / "demo.smoke.toml").write_text(
+        '[[scenario]]\nname = "fetch_twice"\nscript = "twice.sh"\nowners = ["t"]\n'
+        'prim = "store"\nruns = 1\n'
+    )
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "--primgate-results-dir",
+        "out", "--primgate-sandbox-fault", "path=/store/,every=2,status=503",
+        "--primgate-transient-retries", "0",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*primgate fetch: GET http://127.0.0.1:*/store/ -> HTTP 503*"])
+    assert by_id(pytester)["fetch_twice"]["retries"] == 0
