@@ -8,7 +8,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_primgate.gate import GateResult, Row, format_percent, format_rate, prim_label
+from pytest_primgate.gate import (
+    GateResult,
+    Row,
+    format_percent,
+    format_rate,
+    prim_label,
+    unstable_text,
+)
 from pytest_primgate.model import ItemRecord, Payment
 from pytest_primgate.report.terminal import COUNT_COLUMNS, spend_line
 
@@ -67,6 +74,13 @@ def annotations(result: GateResult) -> list[str]:
             title=f"primgate WARN {prim_label(record.prim)} ({record.status_class})",
             file=_file_of(record.nodeid),
         ))
+    for row in result.prim_rows:
+        if row.unstable:
+            kind = "error" if row.verdict == "FAIL" else "warning"
+            lines.append(command(
+                kind, f"{prim_label(row.name)} ({row.status_class}) {unstable_text(row)}",
+                title=f"primgate {row.verdict} UNSTABLE {prim_label(row.name)}",
+            ))
     lines.extend(command("error", line, title="primgate infra error") for line in result.infra)
     return lines
 
