@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pytest_primgate.gate import evaluate, resolve_gate
+from pytest_primgate.gate import GateResult, evaluate, resolve_gate
 from pytest_primgate.model import ItemRecord
 from pytest_primgate.report import github
 from pytest_primgate.report.results import RunMeta, build_results, validate_results
@@ -22,7 +22,7 @@ def items(prim: str, status: str, n: int, retried: int) -> list[ItemRecord]:
     ]
 
 
-def gate(records: list[ItemRecord], max_rate: float | None = 20.0):  # type: ignore[no-untyped-def]
+def gate(records: list[ItemRecord], max_rate: float | None = 20.0) -> GateResult:
     gates = {
         r.prim: dataclasses.replace(resolve_gate(r.prim, r.prim_status, None, {}),
                                     max_retry_rate=max_rate)
