@@ -8,8 +8,29 @@ from pathlib import Path
 from typing import Any
 
 SHARED = Path(os.environ.get("PRIMGATE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-UPSTREAM = SHARED / "upstream"
-"""Real upstream files beside the checkout (``../shared/upstream``), read-only."""
+UPSTREAM = Path(os.environ.get("PRIMGATE_UPSTREAM_DIR") or SHARED / "upstream")
+"""Real upstream files, read-only: ``$PRIMGATE_UPSTREAM_DIR``, else ``../shared/upstream``.
+
+A fresh clone has neither: tests marked ``upstream`` (or using the ``upstream_dir`` fixture)
+then skip with the reason below, unless ``PRIMGATE_REQUIRE_UPSTREAM=1`` (set by ``.ci/run``)
+makes the absence a failure.
+"""
+
+UPSTREAM_MISSING = (
+    f"upstream files not found at {UPSTREAM}: set PRIMGATE_UPSTREAM_DIR to the folder holding "
+    "prim/ and workgraph/ (or put shared/upstream beside the checkout) to run this test"
+)
+
+
+def require_upstream() -> Path:
+    """The upstream folder; skips the test (fails it under PRIMGATE_REQUIRE_UPSTREAM=1)."""
+    import pytest
+
+    if not (UPSTREAM / "prim").is_dir() or not (UPSTREAM / "workgraph").is_dir():
+        if os.environ.get("PRIMGATE_REQUIRE_UPSTREAM") == "1":
+            pytest.fail(f"{UPSTREAM_MISSING} (PRIMGATE_REQUIRE_UPSTREAM=1)", pytrace=False)
+        pytest.skip(UPSTREAM_MISSING)
+    return UPSTREAM
 
 
 def t(

@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_primgate import checks
 from pytest_primgate.manifests.plan import Plan, PlanTest, load_plan
-from tests.plans import UPSTREAM
+from tests.plans import require_upstream
 
-UPSTREAM_PLAN = UPSTREAM / "prim" / "smoke-test-plan.json"
+EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "manifests" / "smoke-test-plan.json"
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Plan:
-    return load_plan(UPSTREAM_PLAN)
+    return load_plan(require_upstream() / "prim" / "smoke-test-plan.json")
+
+
+@pytest.fixture(scope="module")
+def example() -> Plan:
+    """The project's own example plan: the rules tests need no upstream files."""
+    return load_plan(EXAMPLE_PLAN)
+
+
+def _shape_words(plan: Plan) -> set[str]:
+    words: set[str] = set()
+
+    def walk(shape: Any) -> None:
+        if isinstance(shape, str):
+            words.add(shape)
+        elif isinstance(shape, list):
+            for x in shape:
+                walk(x)
+        elif isinstance(shape, dict):
+            for x in shape.values():
+                walk(x)
+
+    for test in plan.tests.values():
+        walk(test.expected_body)
+    return words
 
 
 MATCHES: list[tuple[Any, Any]] = [
@@ -274,21 +299,34 @@ def _variant(test: PlanTest, **changes: Any) -> PlanTest:
     return dataclasses.replace(test, **changes)
 
 
-def test_is_free_rules(upstream: Plan) -> None:
-    health = upstream.tests["H-1"]
+def test_example_plan_uses_the_upstream_shape_vocabulary(example: Plan) -> None:
+    """Own data covers the upstream plan's type words ("array" is in test_shape_matches)."""
+    words = _shape_words(example)
+    type_words = {w for w in words if w in checks.TYPE_WORDS or w.startswith("number >=")}
+    assert type_words == {
+        "string", "number", "boolean", "array (non-empty)", "non-empty string", "number >= 1",
+    }
+    found = {t.id: checks.counts_as_pass(t.notes) for t in example.tests.values()}
+    assert {k: v for k, v in found.items() if v} == {
+        "W-1": {409: "already registered"}, "F-1": {429: "rate limited"},
+    }
+
+
+def test_is_free_rules(example: Plan) -> None:
+    health = example.tests["H-1"]
     assert health.endpoint.endswith("/") and checks.is_free(health)
     assert checks.is_free(_variant(health, endpoint="https://store.prim.sh"))
     assert not checks.is_free(_variant(health, method="POST", notes=""))
     assert not checks.is_free(_variant(health, endpoint="https://store.prim.sh/v1/", notes=""))
     assert not checks.is_free(_variant(health, paid=True))
-    paid = upstream.tests["ST-1"]
+    paid = example.tests["ST-1"]
     assert not checks.is_free(paid)
     assert checks.is_free(_variant(paid, paid=False))
     assert checks.is_free(_variant(paid, notes="FREE route"))
     assert not checks.is_free(_variant(paid, notes="FREE route", paid=True))
 
 
-def test_needs_payment(upstream: Plan) -> None:
-    assert checks.needs_payment(upstream.tests["ST-1"])
-    assert not checks.needs_payment(upstream.tests["H-1"])
-    assert not checks.needs_payment(_variant(upstream.tests["ST-1"], expected_status=(402,)))
+def test_needs_payment(example: Plan) -> None:
+    assert checks.needs_payment(example.tests["ST-1"])
+    assert not checks.needs_payment(example.tests["H-1"])
+    assert not checks.needs_payment(_variant(example.tests["ST-1"], expected_status=(402,)))

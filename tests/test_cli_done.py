@@ -58,7 +58,8 @@ def _o(name: str, outcome: str, reason: str = "", code: int | None = None) -> Sc
 def test_broken_labels() -> None:
     assert broken_label(_o("a", "failed", "exit 3", 3)) == "exit 3"
     assert broken_label(_o("a", "failed", "timed out after 30 s", -15)) == "timed out"
-    assert broken_label(_o("a", "failed", "script not found: /x/y.sh")) == "script not found"
+    assert broken_label(_o("a", "failed", "script not found: /x/y.sh")) == (
+        "script not found: /x/y.sh")
     assert broken_label(_o("a", "failed", "expect_stdout: 'x' not found in stdout", 0)) == (
         "expect_stdout: 'x' not found in stdout")
     assert refusal_line("t", [_o("a", "failed", "exit 3", 3), _o("b", "failed", "timed out")]) == (
@@ -120,7 +121,7 @@ def test_done_end_to_end(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Smoke gate: running 2 scenario(s) for 'task-b' (manifest: ")
     assert "  SKIP  needs-key — SMOKE SKIPPED — NO KEY: set PRIM_KEY" in out
-    assert out[-1] == "Smoke gate refused 'done task-b': 1 scenario(s) broken — broken (exit 3)"
+    assert out[-2] == "Smoke gate refused 'done task-b': 1 scenario(s) broken — broken (exit 3)"
     # other owners' failures do not matter
     assert main(["done", "task-a", "--runs", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
@@ -129,11 +130,11 @@ def test_done_end_to_end(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["done", "task-a", "--full-smoke", "--runs", "1"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "  PASS  good" in out
-    assert out[-1] == "Smoke gate refused 'done task-a': 1 scenario(s) broken — broken (exit 3)"
+    assert out[-2] == "Smoke gate refused 'done task-a': 1 scenario(s) broken — broken (exit 3)"
     # fixed, but printing the wrong thing: still refused, with the expectation named
     (project / "tests/smoke/broken.sh").write_text("echo nope\n")
     assert main(["done", "task-b", "--runs", "1"]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == (
+    assert capsys.readouterr().out.splitlines()[-2] == (
         "Smoke gate refused 'done task-b': 1 scenario(s) broken — "
         "broken (expect_stdout: 'fixed' not found in stdout)")
     # fixed: passes, the skip is still listed loudly
@@ -153,6 +154,6 @@ def test_timeout_and_missing_script_labels(
         '[[scenario]]\nname = "gone"\nscript = "gone.sh"\nowners = ["t"]\nexpect_exit = 0\n')
     (project / "tests/smoke/slow.sh").write_text("sleep 30\n")
     assert main(["done", "t", "--runs", "1"]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == (
+    assert capsys.readouterr().out.splitlines()[-2] == (
         "Smoke gate refused 'done t': 2 scenario(s) broken — slow (timed out), "
-        "gone (script not found)")
+        f"gone (script not found: {project / 'tests/smoke/gone.sh'})")

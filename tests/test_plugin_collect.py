@@ -151,4 +151,7 @@ def test_short_option_owned_by_another_plugin(pytester: pytest.Pytester) -> None
     assert [line for line in result.outlines if "::" in line] == [
         "smoke-test-plan.json::search::SE-1"
     ]
-    result.stdout.fnmatch_lines(["*--group belong to another plugin; use the --primgate- form*"])
+    result.stdout.fnmatch_lines(
+        ["primgate: --group belong(s) to another installed plugin here; "
+         "primgate's form: --primgate-group"]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from pytest_primgate.gate import GateResult
@@ -23,7 +24,7 @@ def pay(test_id: str, amount: str) -> Payment:
     return Payment(test_id=test_id, amount=amount,
                    asset="0x036CbD53842c5426634e7929541eC2318f3dCF7e", network=NET,
                    pay_to="0x" + "ab" * 20, transaction="0x" + "01" * 32,
-                   payer="0x" + "cd" * 20)
+                   payer="0x" + "cd" * 20, settlement="settled")
 
 
 def sample_records() -> list[ItemRecord]:
@@ -122,3 +123,13 @@ def test_dry_run_lines() -> None:
     assert lines[-1] == "4 items would run"
     assert lines[1].index("INF-T1") == lines[3].index("lint-clean") == lines[0].index("id")
     assert dry_run_lines([])[-1] == "0 items would run"
+
+
+def test_spend_line_counts_unconfirmed_payments() -> None:
+    settled = pay("a", "300000")
+    unsettled = dataclasses.replace(pay("b", "300000"), settlement="unsettled")
+    contradicting = dataclasses.replace(pay("c", "10000"), settlement="contradicting")
+    assert spend_line([settled, unsettled, contradicting], NET) == (
+        "paid 0.61 USDC in 3 payments (2 unconfirmed) on eip155:84532"
+    )
+    assert spend_line([], None) == "paid 0.00 USDC in 0 payments"

@@ -144,7 +144,7 @@ def test_search_is_deterministic(payer: X402Client) -> None:
 
 def test_search_news_and_extract(payer: X402Client) -> None:
     news = payer.post("/search/v1/search/news", json={"query": "ai", "max_results": 2}).json()
-    assert len(news["results"]) == 2 and "published_date" in news["results"][0]
+    assert len(news["results"]) == 2 and "published" in news["results"][0]
     extract = payer.post(
         "/search/v1/extract", json={"urls": "https://www.typescriptlang.org", "format": "markdown"}
     ).json()

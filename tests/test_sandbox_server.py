@@ -53,11 +53,11 @@ def test_pricing_lists_paid_routes(client: httpx.Client) -> None:
     prices = {(r["method"], r["path"]): r["price_usdc"] for r in body["routes"]}
     assert prices == {
         ("POST", "/v1/chat"): "0.01",
-        ("POST", "/v1/embed"): "0.001",
-        ("GET", "/v1/models"): "0.01",
+        ("POST", "/v1/embed"): "0.0001",
+        ("GET", "/v1/models"): "0.001",
     }
     store = client.get("/store/pricing").json()["routes"]
-    assert {"method": "POST", "path": "/v1/buckets", "price_usdc": "0.05",
+    assert {"method": "POST", "path": "/v1/buckets", "price_usdc": "0.001",
             "description": "Create a bucket."} in store
 
 
@@ -72,7 +72,8 @@ def test_llms_txt(client: httpx.Client) -> None:
     text = response.text
     assert text.startswith("# store.prim.sh\n")
     assert "Base URL: https://store.prim.sh" in text
-    assert "### POST /v1/buckets" in text and "Price: $0.05" in text
+    assert "### POST /v1/buckets\n\nPrice: $0.001\n" in text
+    assert "### GET /v1/buckets/:id/objects/:key\n" in text
     assert "### GET /pricing" in text
 
 
@@ -224,5 +225,5 @@ def test_v1_route_answers_v1_challenge_body(client: httpx.Client) -> None:
     body = response.json()
     assert body["x402Version"] == 1
     (req,) = body["accepts"]
-    assert req["network"] == "base-sepolia" and req["maxAmountRequired"] == "10000"
+    assert req["network"] == "base-sepolia" and req["maxAmountRequired"] == "1000"
     assert req["payTo"] == SandboxConfig().pay_to

@@ -10,6 +10,7 @@ import pytest
 from tests.plans import UPSTREAM as UPSTREAM_DIR
 
 UPSTREAM = UPSTREAM_DIR / "workgraph" / "manifest.toml"
+pytestmark = pytest.mark.upstream
 
 
 def _owned(text: str, task: str) -> list[str]:

@@ -27,6 +27,7 @@ def _error(tmp_path: Path, text: str) -> ManifestError:
     return info.value
 
 
+@pytest.mark.upstream
 def test_upstream_workgraph_manifest_loads_exactly() -> None:
     text = UPSTREAM.read_text(encoding="utf-8")
     lines = text.splitlines()

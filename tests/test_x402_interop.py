@@ -191,3 +191,32 @@ def test_official_v2_server_ignores_v1_header(
     with make_x402_client(Account.create(), SpendPolicy(), timeout=10.0) as client:
         assert client.get(f"{base}/weather").status_code == 200
     assert facilitator.verified == 1
+
+
+FIXTURE_TEST = """
+def test_weather(x402_client, prim_wallet):
+    response = x402_client.get({url!r})
+    assert response.status_code == 200 and response.json() == {{"weather": "sunny"}}
+    assert [p.settlement for p in x402_client.payments] == ["settled"]
+    assert prim_wallet.source == "ephemeral"
+"""
+
+
+def test_fixture_pays_official_middleware_without_prim_registration(
+    official_server: tuple[str, LocalFacilitator], pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``x402_client`` against a plain x402 server: it pays; nothing is registered or funded."""
+    for name in ("AGENT_PRIVATE_KEY", "PRIM_HOME", "PRIM_WALLET_PASSPHRASE", "PRIM_NETWORK",
+                 "PRIMGATE_SANDBOX_URL"):
+        monkeypatch.delenv(name, raising=False)
+    base, facilitator = official_server
+    pytester.makepyfile(test_weather=FIXTURE_TEST.format(url=f"{base}/weather"))
+    result = pytester.runpytest_subprocess(
+        "--primgate", "-p", "no:cacheprovider", "-p", "no:xdist", "--primgate-wallet",
+        "ephemeral", "--primgate-results-dir", "out",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert len(facilitator.payers) == 1
+    result.stdout.fnmatch_lines(["paid 0.01 USDC in 1 payment on eip155:84532"])
+    assert "prim.sh" not in result.stdout.str()

@@ -63,8 +63,10 @@ def finish_run(
     config: pytest.Config, settings: Settings, state: PrimgateSession, exitstatus: int
 ) -> FinishOutcome:
     """Evaluate the gate over the recorded items and publish the verdict everywhere."""
+    from pytest_primgate.lifecycle import terminal_width
     from pytest_primgate.report import github, results, terminal
 
+    state.join_ledger()
     records = list(state.records)
     gates = prim_gates(records, settings)
     result: GateResult = evaluate(
@@ -73,8 +75,16 @@ def finish_run(
     )
     network = _network(state)
     lines = terminal.summary_lines(
-        result, payments=state.payments, network=network, verdict=False
+        result, payments=state.payments, network=network, verdict=False,
+        width=terminal_width(config),
     )
+    from pytest_primgate.canary import report as canary_report
+
+    canaries = list(state.canary_results)
+    if canaries and not records:
+        del lines[:2]  # an empty prim table (header and zero totals) says nothing in a canary run
+    lines[len(lines) - 1:len(lines) - 1] = canary_report.canary_lines(canaries)
+    canary_misses = canary_report.canary_misses(canaries)
     missing = grow_only_missing(config, settings)
     base = settings.grow_only_base
     lines.extend(f"grow-only: removed since {base}: {m}::{n}" for m, n in missing)
@@ -86,6 +96,8 @@ def finish_run(
         if exit_code == 0 and (state.other_failures or missing):
             exit_code = 1
     elif missing and exitstatus == 0:
+        exit_code = 1
+    if settings.ci and canary_misses and exit_code == 0:
         exit_code = 1
     held = None
     if settings.holdout is not None:
@@ -117,6 +129,14 @@ def finish_run(
     data = results.build_results(
         records=records, result=result, payments=state.payments, meta=meta, exit_code=final_exit
     )
+    if canaries:
+        data["canary"] = canary_report.canary_section(canaries)
+        if held is None:
+            data["verdict_line"] = canary_report.verdict_line(
+                data["verdict_line"], canaries, bool(records)
+            )
+            if canary_misses and data["verdict"] == "PASSED":
+                data["verdict"] = "FAILED"
     if held is not None:
         data["verdict"] = {0: "PASSED", 1: "FAILED"}.get(held.exit_code, "INFRA ERROR")
         data["verdict_line"] = f"primgate: {held.verdict_line}"
@@ -130,6 +150,8 @@ def finish_run(
     if os.environ.get("GITHUB_ACTIONS") == "true" or os.environ.get("GITHUB_STEP_SUMMARY"):
         lines.extend(github.annotations(result))
     verdict_line = result.verdict_line if held is None else held.verdict_line
+    if canaries and held is None:
+        verdict_line = data["verdict_line"]
     if state.interrupted:
         verdict_line = f"primgate: INTERRUPTED — {len(records)} item(s) finished; " + verdict_line
     return FinishOutcome(lines, verdict_line, path, exit_code)

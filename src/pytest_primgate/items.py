@@ -30,7 +30,8 @@ from pytest_primgate.session import get_session
 from pytest_primgate.settings import get_settings
 
 if TYPE_CHECKING:
-    from pytest_primgate.manifests.plan import Plan, PlanTest
+    from pytest_primgate.canary.run import CanarySpec
+    from pytest_primgate.manifests.plan import Plan, PlanGroup, PlanTest
     from pytest_primgate.manifests.prims import Prim, PrimRegistry
     from pytest_primgate.manifests.smoke import Scenario, SmokeManifest
 
@@ -158,9 +159,14 @@ class PlanFile(_ManifestFile):
         from pytest_primgate.manifests.plan import load_plan
 
         plan = load_plan(self.path)
-        prims = get_session(self.config).prims_for(self.path.parent)
+        session = get_session(self.config)
+        prims = session.prims_for(self.path.parent)
         self.plan = plan
+        canary = get_settings(self.config).canary
         for group in plan.groups:
+            if group.canary_only and not canary:
+                session.canary_only_groups.append((self.nodeid, group.id))
+                continue
             node = PlanGroupNode.from_parent(self, name=group.id)
             node.plan = plan
             node.group_id = group.id
@@ -178,6 +184,12 @@ class PlanGroupNode(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
         group = next(g for g in self.plan.groups if g.id == self.group_id)
         items: list[pytest.Item] = []
+        if get_settings(self.config).canary:
+            if group.prompt.strip():
+                canary = CanaryItem.from_parent(self, name="canary", callobj=_run_primgate_item)
+                canary.setup_canary(self.plan, group, self.prims)
+                items.append(canary)
+            return items
         with paused_gc():
             for test_id in group.test_ids:
                 test = self.plan.tests[test_id]
@@ -266,10 +278,15 @@ class PlanItem(PrimgateItem):
                 _finish(self, _single(AttemptResult("failed", reason)), {rp.INFRA_ERROR: problem})
         paid_before = session.payment_count()
 
+        from pytest_primgate.x402.networks import pinned_network
+
+        plan_network = pinned_network(self.plan.network)
+
         def attempt() -> AttemptResult:
             return run_attempt(
                 test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
                 test_id=self.nodeid, redact=self.redact, timeout=settings.timeout,
+                network=plan_network,
             )
 
         from pytest_primgate.transport.retry import RetrySummary, recording
@@ -285,6 +302,74 @@ class PlanItem(PrimgateItem):
         _finish(self, decided, extra)
 
 
+class CanaryItem(PrimgateItem):
+    """``<plan>::<group>::canary``: an LLM agent uses the group's prims as their docs say."""
+
+    group_id: str
+    spec: CanarySpec
+
+    def setup_canary(self, plan: Plan, group: PlanGroup, prims: PrimRegistry | None) -> None:
+        """Attach the group's canary spec and its static facts (markers, gate class)."""
+        from pytest_primgate.canary.prompt import group_prims
+        from pytest_primgate.canary.run import CanarySpec
+
+        covered = group_prims([plan.tests[t].service for t in group.test_ids])
+        found = [p for p in (prims.lookup(service=c) for c in covered) if p] if prims else []
+        endpoints = {p.id: p.endpoint for p in found if p.endpoint}
+        infer = prims.lookup(service="infer") if prims is not None else None
+        if infer is not None and infer.endpoint:
+            endpoints.setdefault("infer", infer.endpoint)
+        self.group_id = group.id
+        self.spec = CanarySpec(
+            plan_path=plan.path, group=group.id, name=group.name, prompt=group.prompt,
+            interface=group.interface, setup=group.setup, cleanup=group.cleanup,
+            prims=tuple(covered), endpoints=tuple(sorted(endpoints.items())),
+        )
+        self.manifest_line = group.line
+        self.label = f"{group.id}::canary"
+        live = [p for p in found if status_class(p.status) == "live"]
+        prim = (live or found)[0] if found else None
+        self.add_marker(_mark("primgate_group", name=group.id))
+        self.user_properties.extend((
+            (rp.KIND, "canary"), (rp.NODEID, self.nodeid), (rp.TEST_ID, "canary"),
+            (rp.GROUP, group.id),
+            *_prim_markers(self, prim, covered[0] if len(covered) == 1 else "").items(),
+        ))
+
+    def run_primgate(self, request: pytest.FixtureRequest) -> None:
+        import json
+
+        from pytest_primgate.canary.run import run_group
+        from pytest_primgate.canary.verdict import effective, reason
+
+        session = get_session(self.config)
+        paid_before = session.payment_count()
+        result = run_group(self.config, request, self.spec, self.nodeid)
+        props = rp.as_dict(self.user_properties)
+        shown = effective(result.verdict, str(props.get(rp.STATUS_CLASS, "live")))
+        why = reason(result.verdict, result.steps, result.error)
+        detail = json.dumps(result.to_json(), separators=(",", ":"))
+        if self.redact:
+            why, detail = f"canary {result.verdict}", ""
+        outcome = {"pass": "passed", "warn": "warn"}.get(shown, "failed")
+        rp.set_props(self.user_properties, {
+            rp.OUTCOME: outcome, rp.REASON: why, rp.CANARY_VERDICT: result.verdict,
+            rp.CANARY_STEPS: len(result.steps), rp.CANARY: detail,
+            rp.PAYMENTS: rp.payments_to_prop(session.payments_since(paid_before)),
+        })
+        if outcome == "failed" and self.redact:
+            pytest.fail(why, pytrace=False)
+        if outcome == "failed":
+            lines = [why, *(f"  {s.target}: {s.note or f'status {s.status}'}"
+                            if s.tool == "http_request" else
+                            f"  {s.target}: {s.note or f'exit {s.exit_code}'}"
+                            for s in result.failing_steps()[:5])]
+            pytest.fail("\n".join(lines), pytrace=False)
+        if outcome == "warn":
+            pytest.skip(f"CANARY WARN: {why}" if shown == result.verdict
+                        else f"CANARY WARN (prim not live): {why}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Smoke manifests
 
@@ -295,6 +380,8 @@ class SmokeFile(_ManifestFile):
     def collect(self) -> Iterator[pytest.Item]:
         from pytest_primgate.manifests.smoke import load_smoke
 
+        if get_settings(self.config).canary:
+            return  # a canary run is the agents' only (prim.sh's --canary runs nothing else)
         manifest = load_smoke(self.path)
         prims = get_session(self.config).prims_for(self.path.parent)
         for scenario in manifest.scenarios:

@@ -51,16 +51,9 @@ def configure(config: pytest.Config) -> None:
         sandbox_url = workerinput.get("primgate_sandbox_url")
     else:
         run = RunInfo.new()
-        skipped = options_skipped()
-        if skipped:
-            config.issue_config_time_warning(
-                pytest.PytestConfigWarning(
-                    "primgate: option(s) " + ", ".join(skipped) + " belong to another plugin; "
-                    "use the --primgate- form ("
-                    + ", ".join("--primgate-" + s.lstrip("-") for s in skipped) + ")"
-                ),
-                stacklevel=2,
-            )
+        note = short_name_note_for(config)
+        if note:
+            config.stash[SHORT_NAME_NOTE_KEY] = note
         if settings.sandbox and not settings.dry_run and not config.option.collectonly:
             sandbox_url = start_session_sandbox(config, settings.sandbox_faults)
     if sandbox_url:
@@ -103,6 +96,21 @@ def start_session_sandbox(config: pytest.Config, faults: tuple[str, ...]) -> str
     return handle.url
 
 
+SHORT_NAME_NOTE_KEY = pytest.StashKey[str]()
+
+
+def short_name_note_for(config: pytest.Config) -> str | None:
+    """The clash note, only when the user typed a short name another plugin owns."""
+    import shlex
+
+    from pytest_primgate.options import short_name_note, typed_short_names
+
+    args = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+            *config.getini("addopts")]
+    typed = typed_short_names([str(a) for a in args])
+    return short_name_note(typed) if typed else None
+
+
 def options_skipped() -> list[str]:
     """Short option names another plugin owns."""
     from pytest_primgate.options import skipped_short_names
@@ -120,6 +128,10 @@ def collection_finished(session: pytest.Session) -> None:
     collection (pytest itself forces several at exit) walks them all for nothing. Frozen
     objects are still freed normally once unreferenced; ``unconfigure`` unfreezes.
     """
+    note = session.config.stash.get(SHORT_NAME_NOTE_KEY, None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note and reporter is not None:
+        reporter.write_line(note, yellow=True)
     if len(session.items) >= FREEZE_MIN_ITEMS:
         gc.freeze()
         session.config.stash[FROZE_KEY] = True
@@ -188,6 +200,11 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         return
     session = get_session(config)
     props = rp.as_dict(report.user_properties)
+    if props.get(rp.KIND) == "canary":
+        from pytest_primgate.canary.report import canary_from_report
+
+        canary_from_report(session, report, props)
+        return
     if rp.KIND not in props:
         if report.failed and report.when in ("setup", "call"):
             session.other_failures += 1
@@ -212,6 +229,18 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         session.infra_errors.append(f"{record.nodeid}: setup error: {record.reason}")
 
 
+def skip_at_manifest_line(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A skipped primgate item points at its manifest line (``-rs``, junit ``<skipped>``),
+    not at the line of our code that raised the skip."""
+    from pytest_primgate.items import PrimgateItem
+
+    if not (report.skipped and isinstance(report.longrepr, tuple)
+            and isinstance(item, PrimgateItem)) or get_settings(item.config).holdout:
+        return
+    path, line, _ = item.reportinfo()
+    report.longrepr = (os.fspath(path), (line or 0) + 1, report.longrepr[2])
+
+
 TestStatus = tuple[str, str, str | tuple[str, dict[str, bool]]]
 
 
@@ -224,13 +253,20 @@ def teststatus(report: pytest.TestReport) -> TestStatus | None:
         return "blocked", "b", ("BLOCKED", {"yellow": True})
     if outcome == "unreachable":
         return "unreachable", "U", ("UNREACHABLE", {"red": True})
+    if outcome == "warn":
+        return "warn", "W", ("WARN", {"yellow": True})
     return None
 
 
 def dry_run(session: pytest.Session) -> None:
     """Print what would run, run nothing."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = dry_run_lines(dry_run_rows(session.config, session.items))
+    lines = dry_run_lines(dry_run_rows(session.config, session.items),
+                          width=terminal_width(session.config))
+    lines.extend(
+        f"canary only (runs with --canary): {plan}::{group}"
+        for plan, group in get_session(session.config).canary_only_groups
+    )
     if reporter is not None:
         reporter.write_sep("=", "primgate dry run: nothing is sent")
         for line in lines:
@@ -272,7 +308,10 @@ def terminal_summary(reporter: pytest.TerminalReporter, config: pytest.Config) -
         for record in blocked:
             reporter.write_line(f"  {record.nodeid}: {record.reason}")
     if outcome.results_path is not None:
-        reporter.write_line(f"results: {outcome.results_path}")
+        path = outcome.results_path
+        here = config.invocation_params.dir
+        shown = path.relative_to(here) if path.is_absolute() and path.is_relative_to(here) else path
+        reporter.write_line(f"results: {shown}")
 
 
 def final_line(session: pytest.Session) -> None:
@@ -283,9 +322,16 @@ def final_line(session: pytest.Session) -> None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(outcome.verdict_line, bold=True)
+        reporter.write_line(outcome.verdict_line, bold=True)  # never cut: it names the failures
     else:  # pragma: no cover
         print(outcome.verdict_line, file=sys.stderr)
+
+
+def terminal_width(config: pytest.Config) -> int | None:
+    """Columns of the terminal pytest writes to (``COLUMNS``, else 80 when not a tty)."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    return int(config.get_terminal_writer().fullwidth)
 
 
 def now_utc() -> datetime:

@@ -58,6 +58,11 @@ class Payment:
     x402_version: int = 2
     payer: str = ""
     """Address of the paying wallet (public)."""
+    settlement: str = "unsettled"
+    """``settled`` (2xx and a success settlement header), ``unsettled`` (no proof either way,
+    or a refusal) or ``contradicting`` (status and settlement header disagree)."""
+    ref: str = ""
+    """Random id of this authorization (joins records from the log and from reports)."""
 
 
 @dataclass(frozen=True)

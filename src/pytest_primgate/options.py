@@ -11,11 +11,12 @@ so the check reads the parser's groups defensively.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-SHORT_ALIASES = ("--group", "--ci", "--spawn", "--owner-task")
+SHORT_ALIASES = ("--group", "--ci", "--spawn", "--owner-task", "--canary")
 
 DEFAULT_PLANS = ["smoke-test-plan.json", "*.plan.json"]
 DEFAULT_SMOKE = ["**/smoke/manifest.toml", "*.smoke.toml"]
@@ -40,6 +41,21 @@ def _taken_option_names(parser: pytest.Parser) -> set[str]:
 def skipped_short_names() -> list[str]:
     """Short names that another plugin owns, so only the ``--primgate-`` form exists."""
     return list(_SKIPPED_SHORT_NAMES)
+
+
+def typed_short_names(args: Sequence[str]) -> list[str]:
+    """Short names another plugin owns that appear in ``args`` (``--group`` or ``--group=1``)."""
+    return [
+        short for short in _SKIPPED_SHORT_NAMES
+        if any(arg == short or arg.startswith(short + "=") for arg in args)
+    ]
+
+
+def short_name_note(names: Sequence[str]) -> str:
+    """One line for the terminal (not a warning: ``-W error`` must not turn it into an error)."""
+    ours = ", ".join("--primgate-" + name.lstrip("-") for name in names)
+    return (f"primgate: {', '.join(names)} belong(s) to another installed plugin here; "
+            f"primgate's form: {ours}")
 
 
 _ALIASES: list[tuple[str, dict[str, Any]]] = []
@@ -98,9 +114,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-prims", action="append", default=[], metavar="GLOB",
                     help="prim.yaml files to read (added to ini primgate_prims)")
     group.addoption("--primgate-runs", type=int, default=None, metavar="N",
-                    help="attempts per item (default 3)")
+                    help="attempts per item, >= 1 (default 3)")
     group.addoption("--primgate-quorum", type=int, default=None, metavar="N",
-                    help="passing attempts needed (default 2)")
+                    help="passing attempts needed, 1..runs (default 2; 1 when runs is 1)")
     group.addoption("--primgate-threshold", action="append", default=[], metavar="PRIM=N",
                     help="override a prim's pass threshold in percent (repeatable)")
     group.addoption("--primgate-allow-unreachable", action="store_true", default=False,
@@ -110,7 +126,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-markdown", default=None, metavar="PATH",
                     help="write the summary table as markdown (for a PR comment)")
     group.addoption("--primgate-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="HTTP timeout per request (default 30)")
+                    help="HTTP timeout per request in seconds, > 0 (default 30)")
     group.addoption("--primgate-transient-retries", type=int, default=None, metavar="N",
                     help="re-sends per request after a transient fault (reset, connect timeout, "
                     "429/502/503/504) inside an attempt; 0 turns retrying off (default 3; "
@@ -132,9 +148,17 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-max-payment", default="1.00", metavar="USDC",
                     help="refuse any single payment above this (default 1.00)")
     group.addoption("--primgate-budget", default="10.00", metavar="USDC",
-                    help="refuse payments once the session total would exceed this")
+                    help="refuse payments once the session total would exceed this (default 10.00)")
     group.addoption("--primgate-pay-to", action="append", default=[], metavar="ADDRESS",
-                    help="only pay these recipients (repeatable; default any)")
+                    help="only pay these recipients (repeatable; default: any)")
+    group.addoption("--primgate-network", default=None, metavar="eip155:N",
+                    help="pay only on this network (default: ini primgate_network, "
+                    "$PRIM_NETWORK, the plan's network, else eip155:84532)")
+    group.addoption("--primgate-allow-mainnet", action="store_true", default=False,
+                    help="allow payments on a mainnet chain (refused by default)")
+    group.addoption("--primgate-max-timeout", type=int, default=3600, metavar="SECONDS",
+                    help="cap on an authorization's validity, whatever maxTimeoutSeconds "
+                    "asks (default 3600)")
     group.addoption("--primgate-grow-only-base", default=None, metavar="REF",
                     help="fail when a smoke scenario present at git REF is gone")
     group.addoption("--primgate-holdout", default=None, metavar="DIR",
@@ -143,8 +167,24 @@ def add_options(parser: pytest.Parser) -> None:
                     help="holdout gate threshold in percent (default 90)")
     group.addoption("--primgate-holdout-label", default=None, metavar="LABEL",
                     help="label of the evidence file (default: git short commit)")
+    add("--canary", "--primgate-canary", action="store_true", default=False,
+        dest="primgate_canary",
+        help="canary mode: an LLM agent reads each group's llms.txt and uses the service")
+    group.addoption("--primgate-canary-endpoint", default=None, metavar="URL",
+                    help="OpenAI-compatible chat-completions endpoint for the canary agent "
+                         "(default: the infer prim's /v1/chat, paid via x402)")
+    group.addoption("--primgate-canary-model", default=None, metavar="MODEL",
+                    help="model name sent to the endpoint (default $CANARY_MODEL, "
+                         "else openrouter/auto)")
+    group.addoption("--primgate-canary-api-key-env", default="CANARY_API_KEY", metavar="VAR",
+                    help="environment variable holding the endpoint's API key "
+                         "(default CANARY_API_KEY; never printed)")
+    group.addoption("--primgate-canary-timeout", type=float, default=300.0, metavar="SECONDS",
+                    help="time limit of one group's canary (default 300)")
+    group.addoption("--primgate-llms-dir", default=None, metavar="DIR",
+                    help="where <prim>/llms.txt files are read first (canary)")
     group.addoption("--primgate-spawn-timeout", type=float, default=120.0, metavar="SECONDS",
-                    help="how long to wait for a spawned server to become active")
+                    help="how long to wait for a spawned server to become active (default 120)")
 
     parser.addini("primgate", "enable pytest-primgate", type="bool", default=False)
     parser.addini("primgate_plans", "globs of plan files", type="linelist", default=DEFAULT_PLANS)
@@ -152,6 +192,9 @@ def add_options(parser: pytest.Parser) -> None:
                   default=DEFAULT_SMOKE)
     parser.addini("primgate_prims", "globs of prim.yaml files", type="linelist",
                   default=DEFAULT_PRIMS)
+    parser.addini("primgate_prim_paths",
+                  "a prim's files for `primgate changed`: GLOB with {id}, or PRIM=GLOB",
+                  type="linelist", default=["packages/{id}/**"])
     parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])
     parser.addini("primgate_transient_retries", "re-sends per request after a transient fault",
                   default="3")
@@ -161,3 +204,4 @@ def add_options(parser: pytest.Parser) -> None:
                   default="5")
     parser.addini("primgate_max_retry_rate", "percent of requests needing a retry above which "
                   "a prim is UNSTABLE", default="20")
+    parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")

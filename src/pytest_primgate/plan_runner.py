@@ -244,8 +244,10 @@ def run_attempt(
     test_id: str,
     redact: bool,
     timeout: float,
+    network: str | None = None,
 ) -> AttemptResult:
-    """Send one attempt of ``test`` and check it; never raises for HTTP or payment problems."""
+    """Send one attempt of ``test`` and check it; never raises for HTTP or payment problems.
+    ``network`` is the plan's (the run pays there unless an option pins another)."""
     from pytest_primgate.x402.codec import parse_challenge
     from pytest_primgate.x402.errors import PaymentRefused, X402Error
 
@@ -300,7 +302,8 @@ def run_attempt(
             redact=redact, status=402, started=started,
         )
     try:
-        paid_response = x402.pay(request, challenge, test_id=test_id)
+        paid_response = x402.pay(request, challenge, test_id=test_id, network=network,
+                                 issuer=response.request.url)
     except PaymentRefused as exc:
         return _result("failed", f"payment refused: {exc}", "payment refused",
                        redact=redact, status=402, started=started)

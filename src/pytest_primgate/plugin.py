@@ -6,18 +6,54 @@ options and markers are registered, nothing is collected, nothing is patched.
 
 from __future__ import annotations
 
-import fnmatch
+import importlib
+import sys
 from collections.abc import Generator
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Imported at load time, not lazily: pytester's in-process runs drop modules first imported
-# during a run, and a re-imported module would bring new classes and stash keys.
-from pytest_primgate import items, lifecycle, options, selection
+from pytest_primgate import discovery, options
 from pytest_primgate.fixtures import payment as payment_fixtures
 from pytest_primgate.fixtures import vps as vps_fixtures
 from pytest_primgate.settings import SETTINGS_KEY, build_settings, get_settings
+
+
+class _LazyModule:
+    """A module imported on first attribute access, so an idle run never loads it.
+
+    Looked up in ``sys.modules`` on every access: pytester's in-process runs drop modules
+    first imported during a run, and each run must then see the module it imported itself.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # pytest and pluggy probe plugin attributes: no import for them
+            raise AttributeError(attr)
+        module: ModuleType | None = sys.modules.get(self._name)
+        if module is None:
+            module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+# Only option registration and the "is it enabled?" check are imported eagerly: a pytest run
+# without --primgate must not pay for the rest (docs/performance.md, idle cost).
+if TYPE_CHECKING:
+    from pytest_primgate import items, lifecycle, selection
+else:
+    items = _LazyModule("pytest_primgate.items")
+    lifecycle = _LazyModule("pytest_primgate.lifecycle")
+    selection = _LazyModule("pytest_primgate.selection")
+
+MISSED_MANIFEST_KEY = pytest.StashKey[Path]()
+"""A manifest seen while disabled: the hint to add ``--primgate``."""
+
+_matches = discovery.matches
+"""Kept for callers of the old name (``holdout.py``)."""
 
 MARKERS = (
     "primgate_group(name): the plan group (or 'smoke') of a primgate item",
@@ -34,6 +70,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> Generator[None, None, None]:
+    if any(arg.startswith("--primgate-") for arg in args):
+        from pytest_primgate import rootdir
+
+        rootdir.check(early_config, args, parser)
     result = yield
     options.add_short_aliases(parser)
     return result
@@ -58,22 +98,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lifecycle.unconfigure(config)
 
 
-def _matches(path: Path, patterns: tuple[str, ...], rootpath: Path) -> bool:
-    try:
-        rel = path.relative_to(rootpath).as_posix()
-    except ValueError:
-        rel = path.as_posix()
-    return any(
-        fnmatch.fnmatch(path.name, pat) or fnmatch.fnmatch(rel, pat)
-        or (pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:]))
-        for pat in patterns
-    )
-
-
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     config = parent.config
     settings = get_settings(config)
     if not settings.enabled:
+        if (
+            file_path.suffix in (".json", ".toml") and MISSED_MANIFEST_KEY not in config.stash
+            and _matches(file_path, settings.plan_globs + settings.smoke_globs, config.rootpath)
+        ):
+            config.stash[MISSED_MANIFEST_KEY] = file_path
         return None
     if file_path.suffix == ".json" and _matches(file_path, settings.plan_globs, config.rootpath):
         plan: pytest.Collector = items.PlanFile.from_parent(parent, path=file_path)
@@ -123,6 +156,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
+    missed = config.stash.get(MISSED_MANIFEST_KEY, None)
+    if missed is not None and config.args_source == pytest.Config.ArgsSource.ARGS:
+        terminalreporter.write_line(discovery.missed_hint(missed, config.rootpath), yellow=True)
     if get_settings(config).enabled:
         lifecycle.terminal_summary(terminalreporter, config)
 
@@ -147,6 +183,14 @@ class RunHooks:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         lifecycle.logreport(self.config, report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        lifecycle.skip_at_manifest_line(item, report)
+        return report
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -42,6 +42,10 @@ REQUESTS = "primgate_requests"
 RETRIED_REQUESTS = "primgate_retried_requests"
 RETRY_LOG = "primgate_retry_log"
 MAX_RETRY_RATE = "primgate_max_retry_rate"
+CANARY_VERDICT = "canary_verdict"
+CANARY_STEPS = "canary_steps"
+CANARY = "primgate_canary"
+"""The group's canary result as compact JSON (steps, ux_notes; never prompts or bodies)."""
 
 
 def as_dict(props: Iterable[tuple[str, object]]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_primgate.interpreter import run_env
 from pytest_primgate.manifests.smoke import ExpectFile, Scenario
 from pytest_primgate.model import AttemptResult
 from pytest_primgate.urlmap import UrlMap
@@ -248,7 +249,7 @@ def scenario_env(
     scenario: Scenario, extra_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The script's environment: ours + scenario identity + ``extra_env`` + ``scenario.env``."""
-    env = dict(os.environ)
+    env = run_env(os.environ)  # PRIMGATE_PYTHON and PATH of this run's interpreter
     timeout = _seconds(scenario.timeout_seconds)
     env["WG_SMOKE_SCENARIO"] = scenario.name
     env["WG_SMOKE_TIMEOUT_SECS"] = timeout

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_primgate import records as rp
-from pytest_primgate.items import PlanItem, PrimgateItem, ScenarioItem
+from pytest_primgate.items import CanaryItem, PlanItem, PrimgateItem, ScenarioItem
+from pytest_primgate.session import get_session
 from pytest_primgate.settings import Settings
 
 
@@ -23,7 +24,23 @@ def available_groups(items: Sequence[pytest.Item]) -> list[str]:
             seen.setdefault(item.test.group, None)
         elif isinstance(item, ScenarioItem):
             seen.setdefault("smoke", None)
+        elif isinstance(item, CanaryItem):
+            seen.setdefault(item.group_id, None)
     return list(seen)
+
+
+def check_owner_tasks(tasks: Sequence[str], items: Sequence[pytest.Item]) -> None:
+    """``--owner-task`` names must own something collected; else a usage error listing them."""
+    known = sorted({
+        str(m.kwargs.get("name")) for i in items if isinstance(i, PrimgateItem)
+        for m in i.iter_markers("owner_task")
+    })
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"--primgate-owner-task: unknown owner task {', '.join(map(repr, unknown))}; "
+            f"known owner tasks: {', '.join(known) or '(no smoke scenarios collected)'}"
+        )
 
 
 def _closure(item: PlanItem, by_key: dict[tuple[str, str], PlanItem]) -> set[tuple[str, str]]:
@@ -46,6 +63,12 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
     if settings.groups:
         groups = available_groups(items)
         unknown = [g for g in settings.groups if g not in groups]
+        canary_only = {g for _, g in get_session(config).canary_only_groups}
+        if any(g in canary_only for g in unknown):
+            names = ", ".join(repr(g) for g in unknown if g in canary_only)
+            raise pytest.UsageError(
+                f"group {names} is canary only (canary_only: true): it runs only with --canary"
+            )
         if unknown:
             raise pytest.UsageError(
                 f"unknown group {', '.join(map(repr, unknown))}; "
@@ -71,10 +94,14 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
             elif isinstance(item, ScenarioItem):
                 if "smoke" in settings.groups:
                     keep.append(item)
+            elif isinstance(item, CanaryItem):
+                if item.group_id in settings.groups:
+                    keep.append(item)
             else:
                 keep.append(item)
     if settings.owner_tasks:
         wanted_tasks = set(settings.owner_tasks)
+        check_owner_tasks(settings.owner_tasks, items)
         keep = [
             i for i in keep
             if not isinstance(i, PrimgateItem)

@@ -7,7 +7,12 @@ workers). Workers get the run identity and the sandbox URL from the controller t
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import secrets
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_primgate.model import ItemRecord, Payment
+from pytest_primgate.x402.networks import DEFAULT_NETWORK
 
 if TYPE_CHECKING:
     import httpx
@@ -34,6 +40,8 @@ class RunInfo:
     started_at: str
     """ISO 8601 UTC timestamp of the run's start (the ``iso_timestamp`` variable)."""
     started_ms: int
+    ledger: str = ""
+    """Directory of the run's spend ledger (committed total, payment log, policy)."""
 
     @classmethod
     def new(cls) -> RunInfo:
@@ -48,12 +56,14 @@ class RunInfo:
 
     def to_workerinput(self) -> dict[str, Any]:
         """Builtins for ``node.workerinput``."""
-        return {"run_id": self.run_id, "started_at": self.started_at, "started_ms": self.started_ms}
+        return {"run_id": self.run_id, "started_at": self.started_at,
+                "started_ms": self.started_ms, "ledger": self.ledger}
 
     @classmethod
     def from_workerinput(cls, data: dict[str, Any]) -> RunInfo:
         """Inverse of ``to_workerinput``."""
-        return cls(str(data["run_id"]), str(data["started_at"]), int(data["started_ms"]))
+        return cls(str(data["run_id"]), str(data["started_at"]), int(data["started_ms"]),
+                   str(data.get("ledger", "")))
 
 
 @dataclass
@@ -69,8 +79,52 @@ class PrimgateSession:
     collection_errors: int = 0
     other_failures: int = 0
     interrupted: bool = False
+    canary_only_groups: list[tuple[str, str]] = field(default_factory=list)
+    """(plan node id, group id) of ``canary_only`` groups left out of a deterministic run."""
+    canary_results: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per finished canary item (results file ``canary`` section)."""
     _http: httpx.Client | None = None
     _prims: dict[tuple[str, ...], PrimRegistry] = field(default_factory=dict)
+    _owns_ledger: bool = False
+
+    def __post_init__(self) -> None:
+        """On the controller: make the run's ledger directory and write the spend policy."""
+        if self.run.ledger or hasattr(self.config, "workerinput"):
+            return
+        directory = Path(tempfile.mkdtemp(prefix="primgate-ledger-"))
+        self.run = dataclasses.replace(self.run, ledger=str(directory))
+        self._owns_ledger = True
+        from pytest_primgate.settings import SETTINGS_KEY
+
+        settings = self.config.stash.get(SETTINGS_KEY, None)
+        if settings is None:
+            return
+        policy = {
+            "max_payment": str(settings.max_payment), "budget": str(settings.budget),
+            "pay_to": list(settings.pay_to), "network": settings.network or DEFAULT_NETWORK,
+            "allow_mainnet": settings.allow_mainnet, "max_timeout": settings.max_timeout,
+        }
+        (directory / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
+
+    def ledger_dir(self) -> Path | None:
+        """The run's ledger directory, if this process can reach it."""
+        path = Path(self.run.ledger) if self.run.ledger else None
+        return path if path is not None and path.is_dir() else None
+
+    def join_ledger(self) -> None:
+        """Make ``payments`` every payment of the run: the shared log (plain tests, plan
+        items, scenario subprocesses, all workers), preferring the reported copies."""
+        directory = self.ledger_dir()
+        if directory is None or not (directory / "payments.jsonl").is_file():
+            return
+        from pytest_primgate.x402.ledger import read_payments
+
+        logged = read_payments(directory)
+        reported = {p.ref: p for p in self.payments if p.ref}
+        seen = {p.ref for p in logged}
+        merged = [reported.get(p.ref, p) for p in logged]
+        merged.extend(p for p in self.payments if not p.ref or p.ref not in seen)
+        self.payments[:] = merged
 
     @property
     def base_variables(self) -> dict[str, str]:
@@ -137,6 +191,8 @@ class PrimgateSession:
 
         env = {"PRIMGATE_RUN_ID": self.run.run_id}
         env.update(policy_env(get_settings(self.config).retry_policy))
+        if self.ledger_dir() is not None:
+            env["PRIMGATE_LEDGER"] = self.run.ledger
         if self.sandbox_url:
             env["PRIMGATE_SANDBOX_URL"] = self.sandbox_url
         return env
@@ -164,6 +220,8 @@ class PrimgateSession:
         key = tuple(sorted(str(p.resolve()) for p in found))
         if key not in self._prims:
             self._prims[key] = load_prims([Path(p) for p in key])
+            for message in self._prims[key].warnings:
+                warnings.warn(pytest.PytestWarning(f"primgate: {message}"), stacklevel=2)
         return self._prims[key]
 
     def close(self) -> None:
@@ -171,6 +229,9 @@ class PrimgateSession:
         if self._http is not None:
             self._http.close()
             self._http = None
+        if self._owns_ledger:
+            shutil.rmtree(self.run.ledger, ignore_errors=True)
+            self._owns_ledger = False
 
 
 def get_session(config: pytest.Config) -> PrimgateSession:

@@ -49,11 +49,21 @@ class Settings:
     max_payment: Decimal = Decimal("1.00")
     budget: Decimal = Decimal("10.00")
     pay_to: tuple[str, ...] = ()
+    network: str | None = None
+    """Network pinned by option, ini or ``$PRIM_NETWORK`` (None: the plan's, else default)."""
+    allow_mainnet: bool = False
+    max_timeout: int = 3600
     grow_only_base: str | None = None
     holdout: Path | None = None
     holdout_threshold: float = 90.0
     holdout_label: str | None = None
     spawn_timeout: float = 120.0
+    canary: bool = False
+    canary_endpoint: str | None = None
+    canary_model: str | None = None
+    canary_api_key_env: str = "CANARY_API_KEY"
+    canary_timeout: float = 300.0
+    canary_llms_dir: Path | None = None
     transient_retries: int = 3
     retry_budget: float = 10.0
     retry_after_cap: float = 5.0
@@ -99,6 +109,43 @@ def _usdc(value: str, option: str) -> Decimal:
     return amount
 
 
+def _network(config: pytest.Config) -> str | None:
+    """``--primgate-network``, else ini ``primgate_network``, else ``$PRIM_NETWORK``."""
+    for value, where in (
+        (config.getoption("primgate_network"), "--primgate-network"),
+        (config.getini("primgate_network"), "primgate_network"),
+        (os.environ.get("PRIM_NETWORK"), "PRIM_NETWORK"),
+    ):
+        text = str(value or "").strip()
+        if not text:
+            continue
+        prefix, _, chain = text.partition(":")
+        names = {"base-sepolia": "eip155:84532", "base": "eip155:8453"}
+        if text in names:
+            return names[text]
+        if prefix != "eip155" or not chain.isascii() or not chain.isdigit():
+            raise pytest.UsageError(f"{where} expects eip155:N, got {text!r}")
+        return f"eip155:{int(chain)}"
+    return None
+
+
+def _max_timeout(value: object) -> int:
+    seconds = int(str(value))
+    if seconds <= 0:
+        raise pytest.UsageError(f"--primgate-max-timeout must be positive, got {value!r}")
+    return seconds
+
+
+def _positive(value: float, option: str) -> None:
+    if not value > 0:
+        raise pytest.UsageError(f"{option} must be a positive number of seconds, got {value:g}")
+
+
+def _percent(value: float, option: str) -> None:
+    if not 0 <= value <= 100:
+        raise pytest.UsageError(f"{option} must be a percentage from 0 to 100, got {value:g}")
+
+
 def _split_csv(values: list[str]) -> tuple[str, ...]:
     return tuple(part.strip() for raw in values for part in raw.split(",") if part.strip())
 
@@ -139,14 +186,20 @@ def build_settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"--primgate-threshold expects PRIM=PERCENT, got {prim}={value}"
             ) from None
+        _percent(thresholds[prim], "--primgate-threshold")
     runs_opt = opt("primgate_runs")
     quorum_opt = opt("primgate_quorum")
     runs = 3 if runs_opt is None else int(runs_opt)
+    if runs < 1:
+        raise pytest.UsageError(f"--primgate-runs must be at least 1, got {runs}")
     quorum = (2 if runs >= 2 else 1) if quorum_opt is None else int(quorum_opt)
-    if runs < 1 or quorum < 1 or quorum > runs:
+    if quorum < 1 or quorum > runs:
         raise pytest.UsageError(
             f"--primgate-quorum must be between 1 and --primgate-runs ({runs}), got {quorum}"
         )
+    for name in ("primgate_timeout", "primgate_spawn_timeout"):
+        _positive(opt(name), "--" + name.replace("_", "-"))
+    _percent(opt("primgate_holdout_threshold"), "--primgate-holdout-threshold")
     results_dir = opt("primgate_results_dir")
     holdout = opt("primgate_holdout") or os.environ.get("HOLDOUT_SCENARIOS_DIR") or None
     markdown = opt("primgate_markdown")
@@ -178,6 +231,9 @@ def build_settings(config: pytest.Config) -> Settings:
         max_payment=_usdc(opt("primgate_max_payment"), "--primgate-max-payment"),
         budget=_usdc(opt("primgate_budget"), "--primgate-budget"),
         pay_to=_split_csv(opt("primgate_pay_to")),
+        network=_network(config),
+        allow_mainnet=bool(opt("primgate_allow_mainnet")),
+        max_timeout=_max_timeout(opt("primgate_max_timeout")),
         grow_only_base=opt("primgate_grow_only_base"),
         holdout=Path(holdout) if holdout else None,
         holdout_threshold=float(opt("primgate_holdout_threshold")),
@@ -188,6 +244,12 @@ def build_settings(config: pytest.Config) -> Settings:
         retry_budget=_number(config, "primgate_retry_budget", "primgate_retry_budget"),
         retry_after_cap=_number(config, "primgate_retry_after_cap", "primgate_retry_after_cap"),
         max_retry_rate=_number(config, "primgate_max_retry_rate", "primgate_max_retry_rate"),
+        canary=bool(opt("primgate_canary")),
+        canary_endpoint=opt("primgate_canary_endpoint") or None,
+        canary_model=opt("primgate_canary_model") or None,
+        canary_api_key_env=str(opt("primgate_canary_api_key_env")),
+        canary_timeout=float(opt("primgate_canary_timeout")),
+        canary_llms_dir=Path(opt("primgate_llms_dir")) if opt("primgate_llms_dir") else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ from pytest_primgate.settings import Settings, get_settings
 from pytest_primgate.transport.retry import RetryLog, retrying_transport
 from pytest_primgate.wallet import Wallet, WalletError, fund, load_wallet, register
 from pytest_primgate.x402.client import X402Client, make_x402_client
-from pytest_primgate.x402.spend import FileSpendCounter, SpendCounter, SpendPolicy
+from pytest_primgate.x402.ledger import Ledger
+from pytest_primgate.x402.spend import SpendPolicy
 
 LOCK_TIMEOUT = 120.0
-NETWORK_ENV = "PRIM_NETWORK"
 REGISTERED_OK = (200, 201, 409)
 
 
@@ -94,9 +94,41 @@ def own_wallet_per_worker(config: pytest.Config) -> bool:
     return WORKER_SERVER in getattr(config, "workerinput", {})
 
 
-def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Wallet:
+PRIM_WALLET_URL = "https://wallet.prim.sh/v1/wallets"
+
+
+def targets_prim(config: pytest.Config, items: Sequence[pytest.Item] = ()) -> bool:
+    """Whether this run uses prim.sh's wallet and faucet: the sandbox, a URL map for the
+    wallet host, or plan/smoke items (prims the registry maps). Anywhere else the wallet
+    just pays: no registration, no faucet."""
+    from pytest_primgate.items import PrimgateItem
+    from pytest_primgate.session import SESSION_KEY
+
+    settings = get_settings(config)
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and session.sandbox_url:
+        return True
+    if settings.urlmap.rewrite(PRIM_WALLET_URL) != PRIM_WALLET_URL:
+        return True
+    return any(isinstance(item, PrimgateItem) for item in items)
+
+
+def _setup_or_skip(
+    http: httpx.Client, wallet: Wallet, settings: Settings, prim: bool,
+    log: RetryLog | None = None,
+) -> str:
+    if prim:
+        return setup_wallet(http, wallet, settings, log)
+    return (f"wallet {wallet.address} ({wallet.source}): no prim.sh wallet or faucet in this "
+            "run; registration and funding skipped")
+
+
+def prepare(
+    config: pytest.Config, tmp_path_factory: pytest.TempPathFactory, *, prim: bool = True
+) -> Wallet:
     """Load the wallet, register and fund it (once per run, also under xdist; once per
-    worker under ``--spawn``, where every worker has its own wallet)."""
+    worker under ``--spawn``, where every worker has its own wallet); ``prim=False`` (the run
+    does not target prim.sh, see ``targets_prim``) only loads it."""
     settings = get_settings(config)
     log = RetryLog()
     transport = retrying_transport(settings.retry_policy, log=log)
@@ -104,7 +136,7 @@ def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> 
         shared = shared_dir(config, tmp_path_factory)
         if shared is None or own_wallet_per_worker(config):
             wallet = load_wallet(settings)
-            config.stash[WALLET_SETUP_KEY] = setup_wallet(http, wallet, settings, log)
+            config.stash[WALLET_SETUP_KEY] = _setup_or_skip(http, wallet, settings, prim, log)
             return wallet
         with file_lock(shared / "primgate-wallet.lock"):
             wallet = load_wallet(settings, new_account=lambda: _shared_key(shared))
@@ -112,25 +144,30 @@ def prepare(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> 
             if record.exists():
                 done = str(json.loads(record.read_text())["setup"])
             else:
-                done = setup_wallet(http, wallet, settings, log)
+                done = _setup_or_skip(http, wallet, settings, prim, log)
                 record.write_text(json.dumps({"setup": done}))
             config.stash[WALLET_SETUP_KEY] = done
             return wallet
 
 
-
-
 def make_client(config: pytest.Config, wallet: Wallet, shared: Path | None) -> X402Client:
-    """The session's paying client, with the spend total shared across xdist workers."""
+    """The session's paying client: spend policy from the options, the run's ledger (shared
+    by xdist workers and scenario subprocesses) for the budget and the payment log."""
+    from pytest_primgate.session import SESSION_KEY
+    from pytest_primgate.x402.networks import DEFAULT_NETWORK
+
     settings = get_settings(config)
     policy = SpendPolicy(
-        max_payment=settings.max_payment, budget=settings.budget, pay_to=settings.pay_to
+        max_payment=settings.max_payment, budget=settings.budget, pay_to=settings.pay_to,
+        network=settings.network or DEFAULT_NETWORK, allow_mainnet=settings.allow_mainnet,
+        max_timeout=settings.max_timeout,
     )
-    counter: SpendCounter = SpendCounter()
-    if shared is not None:
-        counter = FileSpendCounter(shared / "primgate-spent.txt")
+    session = config.stash.get(SESSION_KEY, None)
+    directory = session.ledger_dir() if session is not None else None
+    if directory is None and shared is not None:
+        directory = shared
     return make_x402_client(
-        wallet.account, policy, timeout=settings.timeout,
-        network=os.environ.get(NETWORK_ENV) or None, rewrite=settings.urlmap.rewrite,
-        counter=counter, transport=retrying_transport(settings.retry_policy),
+        wallet.account, policy, timeout=settings.timeout, network=settings.network,
+        rewrite=settings.urlmap.rewrite, ledger=Ledger(directory),
+        transport=retrying_transport(settings.retry_policy),
     )

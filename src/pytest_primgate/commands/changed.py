@@ -1,6 +1,10 @@
-"""`primgate changed --base REF`: the prims whose prim.yaml changed, their plan groups and
-whether each is ``new`` (moved into a live-class status), ``live`` (live-class at REF) or
-``other``. The gate workflow runs the printed groups."""
+"""`primgate changed --base REF`: the prims a change touches, their plan groups and whether
+each is ``new`` (moved into a live-class status), ``live`` (live-class at REF) or ``other``.
+
+A prim is touched by its prim.yaml entry, by a path under its package folder (ini
+``primgate_prim_paths``, default ``packages/{id}/**``) and by plan tests that exercise it.
+``--all`` lists every live-class prim instead (push to main, nightly). The gate workflow runs
+the printed groups."""
 
 from __future__ import annotations
 
@@ -20,8 +24,14 @@ import yaml
 
 from pytest_primgate.gate import status_class
 from pytest_primgate.manifests.errors import ManifestError
+from pytest_primgate.prim_paths import (
+    DEFAULT_PRIM_PATHS,
+    PrimPath,
+    compile_prim_paths,
+    prims_of_path,
+    read_ini_lines,
+)
 
-PRIM_PATHSPECS = (":(glob)**/prim.yaml", ":(glob)**/prims/*.yaml", ":(glob)**/primitives.yaml")
 PLAN_PATTERNS = ("smoke-test-plan.json", "*.plan.json")
 GIT_TIMEOUT = 30.0
 Category = Literal["new", "live", "other"]
@@ -42,6 +52,8 @@ class ChangedPrim:
     status: str | None
     """Status now (None: the prim was removed)."""
     groups: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
+    """Why it is listed: ``prim.yaml``, ``code`` (a path under its folder), ``plan``, ``all``."""
 
 
 def is_prim_file(path: str) -> bool:
@@ -83,11 +95,10 @@ def base_commit(repo: Path, ref: str) -> str:
         return commit
 
 
-def changed_paths(repo: Path, base: str) -> list[str]:
-    """Prim files that differ between ``base`` and the work tree (renames as delete + add),
-    untracked new ones included."""
-    out = _git(repo, "diff", "--name-only", "--no-renames", base, "--", *PRIM_PATHSPECS)
-    out += _git(repo, "ls-files", "--others", "--exclude-standard", "--", *PRIM_PATHSPECS)
+def changed_files(repo: Path, base: str) -> list[str]:
+    """Every path that differs between ``base`` and the work tree, untracked files included."""
+    out = _git(repo, "diff", "--name-only", "--no-renames", base)
+    out += _git(repo, "ls-files", "--others", "--exclude-standard")
     return sorted({line for line in out.splitlines() if line})
 
 
@@ -195,26 +206,97 @@ def plan_groups(repo: Path, plans: Sequence[Path], registry: dict[str, Any],
     return groups
 
 
-def find_changed(repo: Path, ref: str, plans: Sequence[Path] = ()) -> list[ChangedPrim]:
-    """The changed prims since ``ref`` with their categories and plan groups."""
-    repo = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
-    base = base_commit(repo, ref)
-    ids = changed_prim_ids(repo, base, changed_paths(repo, base))
-    if not ids:
-        return []
+def _plan_tests(text: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    tests = data.get("tests") if isinstance(data, dict) else None
+    return {str(t["id"]): t for t in tests or [] if isinstance(t, dict) and "id" in t}
+
+
+def plan_test_prims(repo: Path, base: str, paths: Sequence[str],
+                    registries: Sequence[dict[str, Any]]) -> set[str]:
+    """Prims exercised by plan tests added, changed or removed in the changed plan files."""
+    from pytest_primgate.manifests.prims import PrimRegistry
+
+    lookups = [PrimRegistry(list(r.values())) for r in registries]
+    found: set[str] = set()
+    for path in paths:
+        before, after = _plan_tests(_show(repo, base, path)), _plan_tests(_read(repo, path))
+        for tid in set(before) | set(after):
+            if before.get(tid) == after.get(tid):
+                continue
+            test = after.get(tid) or before[tid]
+            host = urlsplit(str(test.get("endpoint", ""))).hostname or ""
+            for reg in lookups:
+                prim = reg.lookup(service=str(test.get("service") or ""), host=host)
+                if prim is not None:
+                    found.add(prim.id)
+                    break
+    return found
+
+
+def configured_prim_paths(repo: Path, override: Sequence[str] = ()) -> list[PrimPath]:
+    """``--prim-paths`` entries, else ini ``primgate_prim_paths``, else the default."""
+    entries = list(override) or read_ini_lines(repo) or list(DEFAULT_PRIM_PATHS)
+    try:
+        return compile_prim_paths(entries)
+    except ValueError as exc:
+        raise ChangedError(str(exc)) from None
+
+
+def _registries(repo: Path, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
     before = _statuses({p: _show(repo, base, p) for p in _files_at_base(repo, base)
                         if is_prim_file(p)})
     after = _statuses({p: _read(repo, p) for p in _files_now(repo) if is_prim_file(p)})
-    plan_paths = list(plans) or [repo / p for p in _files_now(repo)
-                                 if is_plan_file(p) and (repo / p).is_file()]
-    groups = plan_groups(repo, plan_paths, after, before)
+    return before, after
+
+
+def _plan_paths(repo: Path, plans: Sequence[Path]) -> list[Path]:
+    return list(plans) or [repo / p for p in _files_now(repo)
+                           if is_plan_file(p) and (repo / p).is_file()]
+
+
+def find_changed(repo: Path, ref: str, plans: Sequence[Path] = (),
+                 prim_paths: Sequence[str] = ()) -> list[ChangedPrim]:
+    """The prims a change since ``ref`` touches, with their categories and plan groups."""
+    repo = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+    base = base_commit(repo, ref)
+    files = changed_files(repo, base)
+    compiled = configured_prim_paths(repo, prim_paths)
+    by_yaml = set(changed_prim_ids(repo, base, [p for p in files if is_prim_file(p)]))
+    code_candidates = [p for p in files if any(e.pattern.match(p) for e in compiled)]
+    plan_files = [p for p in files if is_plan_file(p)]
+    if not (by_yaml or code_candidates or plan_files):
+        return []
+    before, after = _registries(repo, base)
+    known = set(before) | set(after)
+    by_code = {i for p in code_candidates for i in prims_of_path(p, compiled, known)}
+    by_plan = plan_test_prims(repo, base, plan_files, [after, before])
+    ids = sorted(by_yaml | by_code | by_plan)
+    if not ids:
+        return []
+    groups = plan_groups(repo, _plan_paths(repo, plans), after, before)
     result = []
     for prim_id in ids:
         old = before[prim_id].status if prim_id in before else None
         new = after[prim_id].status if prim_id in after else None
+        reasons = tuple(name for name, hit in (("prim.yaml", by_yaml), ("code", by_code),
+                                                ("plan", by_plan)) if prim_id in hit)
         result.append(ChangedPrim(prim_id, categorize(old, new), old, new,
-                                  tuple(groups.get(prim_id, ()))))
+                                  tuple(groups.get(prim_id, ())), reasons))
     return result
+
+
+def find_all_live(repo: Path, plans: Sequence[Path] = ()) -> list[ChangedPrim]:
+    """Every prim whose status is live-class now (push to main, nightly), as ``live``."""
+    repo = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+    after = _statuses({p: _read(repo, p) for p in _files_now(repo) if is_prim_file(p)})
+    live = sorted(i for i, p in after.items() if p.status and status_class(p.status) == "live")
+    groups = plan_groups(repo, _plan_paths(repo, plans), after, {})
+    return [ChangedPrim(i, "live", after[i].status, after[i].status,
+                        tuple(groups.get(i, ())), ("all",)) for i in live]
 
 
 def all_groups(prims: Sequence[ChangedPrim], *categories: Category) -> list[str]:
@@ -235,15 +317,17 @@ def split_groups(prims: Sequence[ChangedPrim]) -> tuple[list[str], list[str]]:
 
 
 def text_lines(prims: Sequence[ChangedPrim], ref: str) -> list[str]:
-    """One line per prim (``store  live  live -> live  groups: store``), then ``groups: ...``."""
+    """One line per prim (``store  live  live -> live  groups: store  via: code``), then
+    ``groups: ...``."""
     if not prims:
-        return [f"no prim.yaml changes since {ref}", "groups: "]
+        return [f"no prim changes since {ref}", "groups: "]
     width = max(len(p.id) for p in prims)
     lines = []
     for p in prims:
         move = f"{p.base_status or '(absent)'} -> {p.status or '(removed)'}"
         groups = ",".join(p.groups) or "-"
-        lines.append(f"{p.id:<{width}}  {p.category:<5}  {move}  groups: {groups}")
+        via = ",".join(p.reasons) or "-"
+        lines.append(f"{p.id:<{width}}  {p.category:<5}  {move}  groups: {groups}  via: {via}")
     lines.append("groups: " + ",".join(all_groups(prims)))
     return lines
 
@@ -266,11 +350,19 @@ def github_output(prims: Sequence[ChangedPrim]) -> str:
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     parser = sub.add_parser(
-        "changed", help="prims whose prim.yaml changed since a base ref, and their plan groups",
-        description="List the prims whose prim.yaml changed since REF (new or live) and the "
-                    "plan groups that exercise them.",
+        "changed", help="prims a change touches since a base ref, and their plan groups",
+        description="List the prims a change since REF touches (their prim.yaml, a path under "
+                    "their package folder, plan tests that exercise them), new or live, and "
+                    "the plan groups that exercise them. --all lists every live prim.",
     )
-    parser.add_argument("--base", required=True, metavar="REF", help="git ref to compare with")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", metavar="REF", help="git ref to compare with")
+    which.add_argument("--all", action="store_true",
+                       help="every prim whose status is live-class (push to main, nightly)")
+    parser.add_argument("--prim-paths", action="append", default=[], metavar="GLOB",
+                        help="a prim's files, e.g. 'packages/{id}/**' or 'store=svc/**' "
+                             "(repeatable; default: ini primgate_prim_paths, else "
+                             "packages/{id}/**)")
     parser.add_argument("--repo", default=".", metavar="DIR", help="repository (default: .)")
     parser.add_argument("--plan", action="append", default=[], metavar="PATH",
                         help="plan file(s); default: smoke-test-plan.json and *.plan.json in git")
@@ -284,15 +376,20 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the changed prims; 0 on success, 2 when git or a file cannot be read."""
     repo = Path(args.repo)
+    plans = [Path(p) for p in args.plan]
     try:
-        prims = find_changed(repo, args.base, [Path(p) for p in args.plan])
+        prims = (find_all_live(repo, plans) if args.all
+                 else find_changed(repo, args.base, plans, args.prim_paths))
     except ChangedError as exc:
         print(f"primgate changed: {exc}")
         return 2
+    label = "--all" if args.all else args.base
     if args.json:
-        print(json.dumps(json_doc(prims, args.base), indent=2))
+        print(json.dumps(json_doc(prims, label), indent=2))
+    elif args.all and not prims:
+        print("\n".join(["no live prims", "groups: "]))
     else:
-        print("\n".join(text_lines(prims, args.base)))
+        print("\n".join(text_lines(prims, label)))
     target = os.environ.get("GITHUB_OUTPUT")
     if args.github_output and target:
         with open(target, "a", encoding="utf-8") as handle:

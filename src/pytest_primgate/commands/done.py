@@ -1,9 +1,11 @@
-"""`primgate done TASK [--full-smoke] [--manifest PATH]`: the smoke gate.
+"""`primgate done TASK [--full-smoke] [--skip-smoke] [--manifest PATH]`: the smoke gate.
 
 Runs the scenarios TASK owns (all with ``--full-smoke``) through ``pytest --primgate`` in a
 subprocess, reads the results JSON the plugin writes, and refuses (exit 1) while any of them
-fails, naming each broken scenario. SKIPs and unreachable endpoints are listed loudly but do
-not block, as in workgraph's ``wg done``.
+fails, naming each broken scenario; a scenario whose script is missing is an ERROR naming its
+full path. SKIPs and unreachable endpoints are listed loudly but do not block, as in
+workgraph's ``wg done``. ``--skip-smoke`` bypasses the gate for humans only: an agent
+(``WG_AGENT_ID`` set) is refused unless ``WG_SMOKE_AGENT_OVERRIDE=1``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,18 @@ from pytest_primgate.manifests.smoke import SmokeManifest, load_smoke
 
 MANIFEST_ENV = ("PRIMGATE_SMOKE_MANIFEST", "WG_SMOKE_MANIFEST")
 DEFAULT_MANIFEST = Path("tests") / "smoke" / "manifest.toml"
+MANIFEST_CANDIDATES = (DEFAULT_MANIFEST, Path("smoke") / "manifest.toml",
+                       Path("manifests") / "smoke" / "manifest.toml")
+"""Where ``primgate done`` looks, in each directory from the current one up to the git top."""
 PYTEST_MARGIN_SECONDS = 120.0
+AGENT_ENV = "WG_AGENT_ID"
+OVERRIDE_ENV = "WG_SMOKE_AGENT_OVERRIDE"
+REFUSAL_HINT = ("Fix the regression or, if you understand why this is non-blocking, rerun with "
+                "--skip-smoke (humans only).")
+AGENT_SKIP_REFUSED = (
+    "Agents cannot use --skip-smoke. The smoke gate is the regression contract; fix the broken "
+    "scenario or escalate to a human. If a human is intentionally bypassing for this task, "
+    f"export {OVERRIDE_ENV}=1 in this shell.")
 
 
 def add_parser(sub: Any) -> None:
@@ -39,9 +52,13 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("task", metavar="TASK", help="task id (kebab-case) owning scenarios")
     parser.add_argument("--full-smoke", action="store_true",
                         help="run every scenario in the manifest, not only TASK's")
+    parser.add_argument("--skip-smoke", action="store_true",
+                        help="bypass the smoke gate (loud warning); refused for agents "
+                        f"({AGENT_ENV} set) unless {OVERRIDE_ENV}=1 is also exported")
     parser.add_argument("--manifest", type=Path, default=None, metavar="PATH",
                         help="smoke manifest (default: $PRIMGATE_SMOKE_MANIFEST, "
-                        "$WG_SMOKE_MANIFEST, or tests/smoke/manifest.toml from the current "
+                        "$WG_SMOKE_MANIFEST, or the first of tests/smoke/manifest.toml, "
+                        "smoke/manifest.toml, manifests/smoke/manifest.toml from the current "
                         "directory up to the git top level)")
     parser.add_argument("--sandbox", action="store_true",
                         help="start the embedded sandbox for the run (pytest --primgate-sandbox)")
@@ -63,7 +80,7 @@ def _git_top(cwd: Path) -> Path | None:
 
 
 def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
-    """``explicit``, then the environment, then tests/smoke/manifest.toml upward to git top."""
+    """``explicit``, then the environment, then ``MANIFEST_CANDIDATES`` upward to git top."""
     if explicit is not None:
         return explicit
     for name in MANIFEST_ENV:
@@ -73,9 +90,10 @@ def find_manifest(explicit: Path | None, cwd: Path) -> Path | None:
     top = _git_top(cwd)
     directory = cwd.resolve()
     while True:
-        candidate = directory / DEFAULT_MANIFEST
-        if candidate.is_file():
-            return candidate
+        for relative in MANIFEST_CANDIDATES:
+            candidate = directory / relative
+            if candidate.is_file():
+                return candidate
         if top is None or directory == top.resolve() or directory.parent == directory:
             return None
         directory = directory.parent
@@ -97,7 +115,7 @@ def broken_label(outcome: ScenarioOutcome) -> str:
     if reason.startswith("timed out"):
         return "timed out"
     if reason.startswith("script not found"):
-        return "script not found"
+        return reason
     if reason.startswith("exit ") or reason.startswith("killed by signal"):
         return reason
     if not reason:
@@ -105,8 +123,31 @@ def broken_label(outcome: ScenarioOutcome) -> str:
     return reason if len(reason) <= 100 else reason[:97] + "..."
 
 
+def skip_smoke(task: str, environ: Mapping[str, str]) -> int:
+    """``--skip-smoke``: 1 with wg's refusal for an agent without the override, else 0 with
+    the loud warning (both on stderr)."""
+    if environ.get(AGENT_ENV) is not None and environ.get(OVERRIDE_ENV) != "1":
+        print(f"primgate done: {AGENT_SKIP_REFUSED}", file=sys.stderr)
+        return 1
+    print(f"WARNING: --skip-smoke bypassed the smoke gate for '{task}'. Any scenario regression "
+          "will not be caught.", file=sys.stderr)
+    return 0
+
+
+def missing_scripts(manifest_path: Path, scenarios: Sequence[Any]) -> dict[str, Path]:
+    """Scenario name -> the full path of its script, for scripts that do not exist."""
+    base = manifest_path.resolve().parent
+    out: dict[str, Path] = {}
+    for scenario in scenarios:
+        script = Path(scenario.script)
+        script = script if script.is_absolute() else base / script
+        if not script.is_file():
+            out[scenario.name] = script
+    return out
+
+
 def refusal_line(task: str, broken: Sequence[ScenarioOutcome]) -> str:
-    """The refusal, verbatim format of workgraph's gate."""
+    """The refusal, verbatim format of workgraph's gate (the hint line follows it)."""
     names = ", ".join(f"{o.name} ({broken_label(o)})" for o in broken)
     return f"Smoke gate refused 'done {task}': {len(broken)} scenario(s) broken — {names}"
 
@@ -146,7 +187,7 @@ def _pytest_command(manifest: Path, task: str, full: bool, results: Path,
     command = [sys.executable, "-m", "pytest", "--primgate", "-p", "no:cacheprovider"]
     if not full:
         command += ["--primgate-owner-task", task]
-    command += [str(manifest), "--primgate-results-dir", str(results), "-q", *extra]
+    command += [str(manifest), f"--primgate-results-dir={results}", "-q", *extra]
     return command
 
 
@@ -159,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     """0: nothing broken; 1: refused; 2: the gate could not run (bad manifest, pytest crash)."""
     task: str = args.task
     full: bool = args.full_smoke
+    if args.skip_smoke:
+        return skip_smoke(task, os.environ)
     extra = [part for raw in args.pytest_args for part in shlex.split(raw)]
     if args.sandbox:
         extra.append("--primgate-sandbox")
@@ -167,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         extra += ["--primgate-runs", str(args.runs), "--primgate-quorum", str(quorum)]
     manifest_path = find_manifest(args.manifest, Path.cwd())
     if manifest_path is None:
-        print(f"No smoke manifest found (looked for {DEFAULT_MANIFEST} from "
+        looked = ", ".join(p.as_posix() for p in MANIFEST_CANDIDATES)
+        print(f"No smoke manifest found (looked for {looked} from "
               f"{Path.cwd()} up to the git top level); nothing to check for '{task}'")
         return 0
     try:
@@ -198,17 +242,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"primgate done: pytest wrote no results (exit {proc.returncode}); "
               "see its output above", file=sys.stderr)
         return 2
+    missing = missing_scripts(manifest_path, selected)
+    outcomes = [ScenarioOutcome(o.name, "error", f"script not found: {missing[o.name]}", None)
+                if o.name in missing else o for o in outcomes]
     return report(task, outcomes)
 
 
 def report(task: str, outcomes: Sequence[ScenarioOutcome]) -> int:
     """Print the gate's verdict lines and return the exit code."""
-    broken = [o for o in outcomes if o.outcome == "failed"]
+    broken = [o for o in outcomes if o.outcome in ("failed", "error")]
     loud = [o for o in outcomes if o.outcome in ("skipped", "unreachable", "blocked")]
     passed = sum(1 for o in outcomes if o.outcome == "passed")
     for o in outcomes:
         if o.outcome == "failed":
             print(f"  FAIL  {o.name} ({broken_label(o)})")
+        elif o.outcome == "error":
+            print(f"  ERROR {o.name} — {o.reason}")
         elif o.outcome in ("skipped", "unreachable", "blocked"):
             print(f"  {o.outcome.upper() if o.outcome != 'skipped' else 'SKIP'}  {o.name} — "
                   f"{o.reason or 'no reason given'}")
@@ -219,6 +268,7 @@ def report(task: str, outcomes: Sequence[ScenarioOutcome]) -> int:
               "endpoint/credential before claiming done.")
     if broken:
         print(refusal_line(task, broken))
+        print(REFUSAL_HINT)
         return 1
     print(passed_line(task, passed, len(loud)))
     return 0

@@ -4,7 +4,11 @@ For smoke scripts (``curl`` for paid routes): it loads a wallet (``--wallet``, d
 ephemeral), registers it and funds it from the faucet (through the sandbox when
 ``--sandbox``/``$PRIMGATE_SANDBOX_URL`` is set), then sends the request, paying a 402 once.
 Exit 0 on 2xx, 1 on any other status (body still printed), 2 when the request or the payment
-could not be made. Never prints keys or payment headers.
+could not be made. Never prints keys or payment headers. Inside a primgate run
+(``$PRIMGATE_LEDGER``, set for smoke scripts) it pays under the run's spend policy, counts
+against the run's budget and logs its payment where the run's spend line finds it. It
+registers and funds the wallet only where a prim.sh wallet is in reach (sandbox, a mapped
+wallet host, or a prim.sh URL).
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ def add_parser(sub: Any) -> None:
                         "(default $PRIMGATE_SANDBOX_URL)")
     parser.add_argument("--base-url", action="append", default=[], metavar="HOST=URL",
                         help="send requests for HOST to URL (repeatable)")
-    parser.add_argument("--max-payment", default="1.00", metavar="USDC")
+    parser.add_argument("--max-payment", default=None, metavar="USDC",
+                        help="refuse a payment above this (default: the run's, else 1.00)")
     parser.add_argument("--min-balance", default="1.00", metavar="USDC")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--no-setup", action="store_true",
@@ -75,6 +80,13 @@ def build_urlmap(sandbox: str | None, pairs: list[str]) -> UrlMap:
             raise ValueError(f"--base-url expects HOST=URL, got {raw!r}")
         bases[host.strip()] = url.strip()
     return UrlMap.from_pairs(bases)
+
+
+def targets_prim(urlmap: UrlMap, url: str) -> bool:
+    """Whether a prim.sh wallet is in reach: the wallet host is mapped, or ``url`` is prim.sh."""
+    wallet = "https://wallet.prim.sh/v1/wallets"
+    host = (url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]).split(":", 1)[0]
+    return urlmap.rewrite(wallet) != wallet or host == "prim.sh" or host.endswith(".prim.sh")
 
 
 def _fail(message: str) -> int:
@@ -122,32 +134,43 @@ def run(args: argparse.Namespace) -> int:
     from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.errors import X402Error
+    from pytest_primgate.x402.ledger import Ledger
+    from pytest_primgate.x402.networks import DEFAULT_NETWORK, pinned_network
     from pytest_primgate.x402.spend import SpendPolicy
 
     try:
         urlmap = build_urlmap(args.sandbox, args.base_url)
         body = json.loads(args.json_body) if args.json_body is not None else None
-        max_payment = Decimal(args.max_payment)
+        cli_max = Decimal(args.max_payment) if args.max_payment is not None else None
         min_balance = Decimal(args.min_balance)
         policy_retry = _policy(args)
     except (ValueError, ArithmeticError) as exc:
         return _fail(f"invalid argument: {exc}")
     method = (args.method or ("POST" if body is not None else "GET")).upper()
+    ledger = Ledger.from_env()
+    joined = ledger.policy() if ledger is not None else None
+    if joined is not None:
+        policy = dataclasses.replace(
+            joined, max_payment=min(joined.max_payment, cli_max or joined.max_payment)
+        )
+    else:
+        cap = cli_max if cli_max is not None else Decimal("1.00")
+        network = pinned_network(os.environ.get("PRIM_NETWORK", "")) or DEFAULT_NETWORK
+        policy = SpendPolicy(max_payment=cap, budget=cap, pay_to=(), network=network)
     settings = Settings(enabled=True, wallet=args.wallet, urlmap=urlmap,
-                        max_payment=max_payment, min_balance=min_balance,
-                        budget=max_payment, timeout=args.timeout)
+                        max_payment=policy.max_payment, min_balance=min_balance,
+                        budget=policy.budget, timeout=args.timeout)
     try:
         wallet = load_wallet(settings)
     except Exception as exc:  # the wallet module's errors are one-line and secret-free
         return _fail(f"no wallet: {exc}")
-    policy = SpendPolicy(max_payment=max_payment, budget=max_payment, pay_to=())
     target = urlmap.rewrite(args.url)
     log = RetryLog()
     transport = retrying_transport(policy_retry, log=log)
     try:
         with make_x402_client(wallet.account, policy, timeout=args.timeout,
-                              transport=transport) as client:
-            if not args.no_setup:
+                              ledger=ledger, transport=transport) as client:
+            if not args.no_setup and targets_prim(urlmap, args.url):
                 register(client, wallet, urlmap)
                 fund(client, wallet, urlmap, min_balance)
             extensions = {REPLAY_SAFE_EXTENSION: True} if args.replay_safe else None

@@ -2,8 +2,11 @@
 
 Smoke manifests: scenarios without any ``expect_*`` key (exit-code-only, an "eyeball gate"),
 unknown keys, owners that are not kebab-case task ids, scripts that are missing or unreadable.
-Plans: unknown keys (forward compatible at load time, but probably typos). One line per finding,
-``file:line: message``; exit 1 with findings, 0 without, 2 when a manifest is invalid.
+Plans: unknown keys (forward compatible at load time, but probably typos), each at its own line
+with its key path (``unknown key 'groups[1].bar'``). One line per finding, ``file:line:
+message``; exit 1 with findings, 0 without, 2 when a manifest is invalid. Keys a plan may carry
+that change nothing in a deterministic run (``canary_only``, ``interface``, ``setup``,
+``cleanup`` on groups; ``generated`` on tests) are listed as ``note:`` lines, not findings.
 """
 
 from __future__ import annotations
@@ -91,48 +94,73 @@ def lint_smoke(path: Path) -> list[str]:
     return out
 
 
-def _unknown(entry: Any) -> tuple[str, ...]:
-    fields = getattr(entry, "unknown_fields", ()) or ()
-    return tuple(str(f) for f in fields)
+CANARY_GROUP_KEYS = ("canary_only", "interface", "setup", "cleanup")
+"""Group keys prim.sh's runner reads only in ``--canary`` mode."""
+KNOWN_EXPECTED = frozenset({"status", "body", "body_equals"})
 
 
-def lint_plan(path: Path) -> list[str]:
-    """Unknown keys of a plan and of its tests (raises ManifestError when it is invalid)."""
+def lint_plan(path: Path, notes: list[str] | None = None) -> list[str]:
+    """Unknown keys of a plan, its groups, tests and expectations, each at its own line with
+    its key path (raises ManifestError when the plan is invalid). Inert keys go to ``notes``."""
+    import json
+
     from pytest_primgate.manifests.jsonlines import LineIndex, pointer_offset
-    from pytest_primgate.manifests.plan import load_plan
+    from pytest_primgate.manifests.plan import KNOWN_GROUP, KNOWN_TEST, KNOWN_TOP, load_plan
 
-    plan = load_plan(path)
+    load_plan(path)
     text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
     index = LineIndex(text)
 
-    def line_of(parts: list[str | int], fallback: int) -> int:
+    def line_of(parts: list[str | int]) -> int:
         try:
-            found = index.line(pointer_offset(text, parts))
+            return index.line(pointer_offset(text, parts)) + 1
         except ValueError:
-            return fallback + 1
-        return (found if found >= fallback else fallback) + 1
+            return 1
 
-    out = [f"{path}:{line_of([key], 0)}: unknown top-level key '{key}'"
-           for key in _unknown(plan)]
-    for position, group in enumerate(getattr(plan, "groups", ())):
-        for key in _unknown(group):
-            line = line_of(["groups", position, key], int(getattr(group, "line", 0)))
-            out.append(f"{path}:{line}: group '{group.id}': unknown key '{key}'")
-    for position, test in enumerate(plan.tests.values()):
-        for key in _unknown(test):
-            line = line_of(["tests", position, key], int(getattr(test, "line", 0)))
-            out.append(f"{path}:{line}: test '{test.id}': unknown key '{key}'")
+    out = [f"{path}:{line_of([key])}: unknown top-level key '{key}'"
+           for key in data if key not in KNOWN_TOP]
+    listed: list[tuple[int, str]] = []
+    for kind, known in (("groups", KNOWN_GROUP), ("tests", KNOWN_TEST)):
+        entries = data.get(kind)
+        for position, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            label = f"{kind[:-1]} '{entry.get('id', position)}'"
+            keys: list[tuple[list[str | int], str]] = [
+                ([kind, position, key], key) for key in entry if key not in known]
+            expected = entry.get("expected") if kind == "tests" else None
+            if isinstance(expected, dict):
+                keys += [([kind, position, "expected", key], f"expected.{key}")
+                         for key in expected if key not in KNOWN_EXPECTED]
+            for parts, name in keys:
+                out.append(f"{path}:{line_of(parts)}: unknown key "
+                           f"'{kind}[{position}].{name}' ({label})")
+            inert = [k for k in CANARY_GROUP_KEYS if k in entry] if kind == "groups" else []
+            for key in inert:
+                listed.append((line_of([kind, position, key]),
+                               f"note: key '{kind}[{position}].{key}' ({label}) is used only "
+                               "by --canary; a deterministic run ignores it"))
+            if kind == "tests" and "generated" in entry:
+                listed.append((line_of([kind, position, "generated"]),
+                               f"note: key '{kind}[{position}].generated' ({label}) is "
+                               "informational (set by prim.sh's gen-gate); it changes nothing"))
+    if notes is not None:
+        notes.extend(f"{path}:{line}: {message}" for line, message in listed)
     return out
 
 
-def lint_paths(paths: Sequence[Path]) -> tuple[list[str], list[str]]:
-    """(findings, errors) for the given manifests and directories."""
+def lint_paths(
+    paths: Sequence[Path], notes: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(findings, errors) for the given manifests and directories; ``note:`` lines (inert
+    keys) are appended to ``notes`` when given."""
     findings: list[str] = []
     errors: list[str] = []
     for path in discover(paths):
         try:
             if path.suffix == ".json":
-                findings.extend(lint_plan(path))
+                findings.extend(lint_plan(path, notes))
             else:
                 findings.extend(lint_smoke(path))
         except ManifestError as exc:
@@ -148,12 +176,23 @@ def _iter_lines(findings: list[str], errors: list[str]) -> Iterator[str]:
 def run(args: argparse.Namespace) -> int:
     """2 when a manifest is invalid, 1 with findings, 0 when clean."""
     paths: list[Path] = list(args.paths) or [Path(".")]
-    findings, errors = lint_paths(paths)
+    notes: list[str] = []
+    findings, errors = lint_paths(paths, notes)
     for line in _iter_lines(findings, errors):
         print(line)
+    for line in notes:
+        print(line)
+    print(summary_line(len(discover(paths)), len(findings), len(errors)))
     if errors:
         return 2
-    if findings:
-        print(f"primgate lint: {len(findings)} finding(s)")
-        return 1
-    return 0
+    return 1 if findings else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def summary_line(files: int, findings: int, invalid: int) -> str:
+    """Last line of every run: ``primgate lint: 3 files, 0 findings`` (+ ``, 1 invalid``)."""
+    line = f"primgate lint: {_count(files, 'file')}, {_count(findings, 'finding')}"
+    return f"{line}, {invalid} invalid" if invalid else line

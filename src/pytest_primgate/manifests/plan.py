@@ -47,6 +47,14 @@ class PlanGroup:
     test_ids: tuple[str, ...]
     line: int
     """0-based line of the group object."""
+    canary_only: bool = False
+    """Only ``--canary`` runs collect the group (prim.sh's runner leaves it out otherwise)."""
+    interface: str = "api"
+    """``api`` (the agent gets ``http_request``) or ``cli`` (``shell_exec``); canary only."""
+    setup: str = ""
+    """Name of the canary setup hook, '' for none."""
+    cleanup: str = ""
+    """Name of the canary cleanup hook, '' for none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +361,8 @@ def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
             id=g["id"], name=g.get("name", g["id"]), prompt=g.get("prompt", ""),
             test_ids=tuple(g["tests"]),
             line=ctx.index.line(group_offsets[i]) if i < len(group_offsets) else 0,
+            canary_only=bool(g.get("canary_only", False)), interface=g.get("interface", "api"),
+            setup=g.get("setup", ""), cleanup=g.get("cleanup", ""),
         )
         for i, g in enumerate(raw_groups)
     )

@@ -2,7 +2,9 @@
 
 Root registries (``primitives.yaml`` with ``primitives: [...]``) give base entries; per-prim
 files (``packages/<id>/prim.yaml``, ``prims/*.yaml``) are merged over them shallowly, package
-keys winning (reference §6.4). Every status of every era is accepted. Errors name file:line.
+keys winning (reference §6.4). Every status of every era is accepted; a status outside
+``STATUSES`` (e.g. ``beta``) is kept, hard-gated as live, and reported in
+``PrimRegistry.warnings``. Errors name file:line.
 """
 
 from __future__ import annotations
@@ -64,10 +66,19 @@ def _strip(value: Any) -> Any:
     return value
 
 
+def unknown_status_warning(path: str, line: int | None, field: str, status: str) -> str:
+    """``file:line: status: unknown status 'beta' ...; hard-gated as live``."""
+    where = f"{path}:{line}" if line is not None else path
+    return (f"{where}: {field}: unknown status {status!r} (known: {', '.join(STATUSES)}); "
+            "hard-gated as live")
+
+
 class PrimRegistry:
     """Prims by id, with lookups by plan ``service`` (prim name or id) and endpoint host."""
 
-    def __init__(self, prims: Sequence[Prim]) -> None:
+    def __init__(self, prims: Sequence[Prim], warnings: Sequence[str] = ()) -> None:
+        self.warnings: tuple[str, ...] = tuple(warnings)
+        """One line per prim file entry whose status is outside ``STATUSES``."""
         self.by_id: dict[str, Prim] = {p.id: p for p in prims}
         self._by_name = {p.name.lower(): p for p in prims if p.name}
         self._by_host = {p.endpoint.lower(): p for p in prims if p.endpoint}
@@ -116,16 +127,23 @@ def _check(path: Path, entry: dict[str, Any], where: str) -> None:
         entry.get("__line__")
     )
     field = ".".join([where, *parts]) if where else ".".join(parts)
-    message = error.message
-    if parts[:1] == ["status"] and error.validator == "enum":
-        message = f"unknown status {error.instance!r} (one of {', '.join(STATUSES)})"
-    raise ManifestError(str(path), line, field, message)
+    raise ManifestError(str(path), line, field, error.message)
+
+
+def _status_warning(path: Path, entry: dict[str, Any], where: str) -> str | None:
+    status = entry.get("status")
+    if not isinstance(status, str) or not status.strip() or status.strip().lower() in STATUSES:
+        return None
+    line = entry.get("__key_lines__", {}).get("status", entry.get("__line__"))
+    field = f"{where}.status" if where else "status"
+    return unknown_status_warning(str(path), line, field, status)
 
 
 def load_prims(paths: Sequence[Path]) -> PrimRegistry:
     """Read registry and package files and merge them into one registry."""
     base: dict[str, tuple[dict[str, Any], Path]] = {}
     packages: dict[str, tuple[dict[str, Any], Path]] = {}
+    warnings: list[str] = []
     for path in paths:
         data = _load_yaml(path)
         if data is None:
@@ -138,9 +156,11 @@ def load_prims(paths: Sequence[Path]) -> PrimRegistry:
                         f"primitives[{index}]", "each entry must be a mapping",
                     )
                 _check(path, entry, f"primitives[{index}]")
+                warnings.append(_status_warning(path, entry, f"primitives[{index}]") or "")
                 base[str(entry["id"])] = (entry, path)
         elif isinstance(data, dict):
             _check(path, data, "")
+            warnings.append(_status_warning(path, data, "") or "")
             packages[str(data["id"])] = (data, path)
         else:
             raise ManifestError(str(path), 1, "", "a prim file must be a mapping with an id")
@@ -167,7 +187,7 @@ def load_prims(paths: Sequence[Path]) -> PrimRegistry:
             line=line,
             max_retry_rate=_max_retry_rate(gates),
         ))
-    return PrimRegistry(prims)
+    return PrimRegistry(prims, [w for w in warnings if w])
 
 
 def _max_retry_rate(gates: Any) -> float | None:

@@ -26,6 +26,9 @@ ROUTE_MODULES = (
     "wallet_routes",
     "faucet_routes",
     "spawn_routes",
+    "email_routes",
+    "gate_routes",
+    "feedback_routes",
     "admin_routes",
 )
 """Modules under ``pytest_primgate.sandbox`` whose ``routes(app)`` make up the route table."""

@@ -35,12 +35,13 @@ class SandboxConfig:
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MAX_PORT = 65535
 
 
 def check_loopback(host: str) -> None:
     """The sandbox binds to loopback only."""
     if host not in LOOPBACK_HOSTS:
-        raise ValueError(f"sandbox: refusing to bind to {host!r}; use 127.0.0.1 or ::1")
+        raise ValueError(f"refusing to bind to {host!r}; use 127.0.0.1 or ::1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_args(args: argparse.Namespace) -> SandboxConfig:
     """A config from parsed arguments; raises ValueError with a clear message."""
     check_loopback(args.host)
+    if not 0 <= args.port <= MAX_PORT:
+        raise ValueError(f"--port must be 0 to {MAX_PORT} (0: any free port), got {args.port}")
     faults = parse_faults(args.fault)
     return SandboxConfig(
         host=args.host,

@@ -26,6 +26,9 @@ PRIM = "faucet"
 BAD_ADDRESS = "address must be an EVM address"
 ETH_DRIP = "0.01"
 ETH_COOLDOWN_SECONDS = 3600.0
+REFILL_COOLDOWN_SECONDS = 600.0
+TREASURY_ADDRESS = "0x09D896446fBd3299Fa8d7898001b086E56f642B5"
+"""The sandbox treasury (a fixed address with no known key)."""
 
 
 @dataclass
@@ -87,12 +90,13 @@ def _rate_limited(wait: float) -> SandboxResponse:
 
 
 def routes(app: SandboxApp) -> list[Route]:
-    """``POST /v1/faucet/usdc``, ``POST /v1/faucet/eth``, ``GET /v1/faucet/status``."""
+    """Drips (usdc, eth), status, treasury and refill: all free."""
     config = app.config
     ledger: Ledger = app.ledger
     state = app.state.setdefault(
         "faucet",
-        FaucetState({"usdc": float(config.faucet_cooldown_seconds), "eth": ETH_COOLDOWN_SECONDS}),
+        FaucetState({"usdc": float(config.faucet_cooldown_seconds), "eth": ETH_COOLDOWN_SECONDS,
+                     "refill": REFILL_COOLDOWN_SECONDS}),
     )
     app.state.setdefault("paywall", app.paywall)
 
@@ -126,8 +130,24 @@ def routes(app: SandboxApp) -> list[Route]:
         out["usdc"]["balance"] = to_usdc(ledger.balance(address))
         return SandboxResponse.json(200, out)
 
+    def treasury(request: SandboxRequest) -> SandboxResponse:
+        """Treasury balances (the sandbox treasury never runs low)."""
+        return SandboxResponse.json(200, {"address": TREASURY_ADDRESS, "eth_balance": "1.000000",
+                                          "usdc_balance": "1000000.00", "needs_refill": False})
+
+    def refill(request: SandboxRequest) -> SandboxResponse:
+        """Claim testnet funds into the treasury (one claim per cooldown, else 429)."""
+        wait = state.take("refill", TREASURY_ADDRESS)
+        if wait > 0:
+            return _rate_limited(wait)
+        return SandboxResponse.json(200, {
+            "claimed": 1, "failed": 0, "estimated_eth": "0.0001", "usdc_claimed": 1,
+            "usdc_failed": 0, "estimated_usdc": "1.00", "tx_hashes": ["0x" + "0" * 63 + "1"]})
+
     return [
         Route("POST", PRIM, "/v1/faucet/usdc", drip("usdc", config.faucet_drip_usdc)),
         Route("POST", PRIM, "/v1/faucet/eth", drip("eth", ETH_DRIP)),
         Route("GET", PRIM, "/v1/faucet/status", status),
+        Route("GET", PRIM, "/v1/faucet/treasury", treasury),
+        Route("POST", PRIM, "/v1/faucet/refill", refill),
     ]

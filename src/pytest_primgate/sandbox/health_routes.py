@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from pytest_primgate.sandbox.route_schemas import template
 from pytest_primgate.sandbox.routing import ANY_PRIM
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
 
@@ -20,6 +21,12 @@ def routes(app: SandboxApp) -> list[Route]:
     network = app.config.network
 
     def health(request: SandboxRequest) -> SandboxResponse:
+        if not request.prim:  # the sandbox's own root: say what it is and where the prims are
+            prims = sorted({r.prim for r in app.router.routes} - {ANY_PRIM, "_sandbox"})
+            return SandboxResponse.json(200, {
+                "service": "primgate sandbox", "status": "ok", "network": network,
+                "prims": {prim: f"/{prim}/" for prim in prims},
+            })
         body: dict[str, object] = {"service": f"{request.prim}.sh", "status": "ok"}
         if request.prim == "faucet":
             body.update(network=network, testnet=network != "eip155:8453")
@@ -101,7 +108,7 @@ def render_llms_txt(app: SandboxApp, prim: str) -> str:
     for spec in FREE_ROUTES:
         lines += ["", f"### {spec}", "", "Free."]
     for route in app.routes_of(prim):
-        lines += ["", f"### {route.method} {route.pattern}", ""]
+        lines += ["", f"### {route.method} {template(route.pattern)}", ""]
         lines.append(f"Price: ${route.price}" if route.price is not None else "Free.")
         desc = _describe(route)
         if desc:

@@ -82,7 +82,7 @@ def embedding(text: str) -> list[float]:
 
 
 def routes(app: SandboxApp) -> list[Route]:
-    """infer.sh routes at their prim.sh prices."""
+    """infer.sh routes at the prices of its prim.yaml ``pricing``."""
 
     def chat(request: SandboxRequest) -> SandboxResponse:
         """OpenAI-compatible chat completion (deterministic)."""
@@ -98,6 +98,10 @@ def routes(app: SandboxApp) -> list[Route]:
                 raise BadRequest(f"messages[{i}].content must be a string, an array or null")
         if data.get("stream"):
             raise BadRequest("stream is not supported by the sandbox")
+        if data.get("tools"):
+            from pytest_primgate.sandbox.canary_agent import agent_completion
+
+            return SandboxResponse.json(200, agent_completion(data))
         return SandboxResponse.json(200, completion(data))
 
     def embed(request: SandboxRequest) -> SandboxResponse:
@@ -123,6 +127,6 @@ def routes(app: SandboxApp) -> list[Route]:
 
     return [
         Route("POST", PRIM, "/v1/chat", guarded(chat), price="0.01"),
-        Route("POST", PRIM, "/v1/embed", guarded(embed), price="0.001"),
-        Route("GET", PRIM, "/v1/models", guarded(models), price="0.01"),
+        Route("POST", PRIM, "/v1/embed", guarded(embed), price="0.0001"),
+        Route("GET", PRIM, "/v1/models", guarded(models), price="0.001"),
     ]

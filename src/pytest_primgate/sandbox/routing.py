@@ -132,6 +132,20 @@ def page_of(items: list[Any], page: int, per_page: int) -> dict[str, Any]:
     }
 
 
+def cursor_page(request: SandboxRequest, items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """prim.sh's cursor list ``{data, pagination: {cursor}}`` (``?limit`` 1-100, ``?after``).
+
+    ``items`` are in list order and ``item[key]`` increases along it; ``after`` is the last
+    key of the previous page, and ``cursor`` is null on the last page.
+    """
+    limit = query_int(request, "limit", 20, 1, 100)
+    after = (request.query.get("after") or [""])[0]
+    rest = [i for i in items if str(i[key]) > after] if after else items
+    chunk = rest[:limit]
+    cursor = str(chunk[-1][key]) if len(rest) > limit else None
+    return {"data": chunk, "pagination": {"cursor": cursor}}
+
+
 def guarded(handler: Handler) -> Handler:
     """Turn ``BadRequest`` raised by a handler into its 400 response."""
 

@@ -42,7 +42,7 @@ def search_results(query: str, count: int, *, news: bool = False) -> list[dict[s
             "score": round(1.0 - i * 0.05, 2),
         }
         if news:
-            result["published_date"] = f"2026-01-{(i % 28) + 1:02d}"
+            result["published"] = f"2026-01-{(i % 28) + 1:02d}"
         results.append(result)
     return results
 
@@ -54,13 +54,15 @@ def routes(app: SandboxApp) -> list[Route]:
         """Web search."""
         query, count = _query(json_object(request))
         return SandboxResponse.json(200, {"query": query,
-                                          "results": search_results(query, count)})
+                                          "results": search_results(query, count),
+                                          "response_time": 0.0})
 
     def news(request: SandboxRequest) -> SandboxResponse:
         """News search."""
         query, count = _query(json_object(request))
         return SandboxResponse.json(200, {"query": query,
-                                          "results": search_results(query, count, news=True)})
+                                          "results": search_results(query, count, news=True),
+                                          "response_time": 0.0})
 
     def extract(request: SandboxRequest) -> SandboxResponse:
         """Extract readable content from one or more URLs."""
@@ -85,10 +87,11 @@ def routes(app: SandboxApp) -> list[Route]:
             body = f"Sandbox extract of {url}."
             content = f"# {title}\n\n{body}\n" if fmt == "markdown" else f"{title}\n\n{body}\n"
             results.append({"url": url, "title": title, "content": content})
-        return SandboxResponse.json(200, {"results": results, "failed": failed})
+        return SandboxResponse.json(200, {"results": results, "failed": failed,
+                                          "response_time": 0.0})
 
     return [
-        Route("POST", PRIM, "/v1/search", guarded(search), price="0.01"),
-        Route("POST", PRIM, "/v1/search/news", guarded(news), price="0.01"),
+        Route("POST", PRIM, "/v1/search", guarded(search), price="0.005"),
+        Route("POST", PRIM, "/v1/search/news", guarded(news), price="0.005"),
         Route("POST", PRIM, "/v1/extract", guarded(extract), price="0.005"),
     ]

@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,12 @@ if TYPE_CHECKING:
 PRIM = "spawn"
 CREATE_PRICE = "0.01"
 OTHER_PRICE = "0.001"
+DELETE_PRICE = "0.005"
+ACTION_PRICE = "0.002"
+RESIZE_PRICE = "0.01"
+REBUILD_PRICE = "0.005"
 SERVER_TYPES = ("small",)
+RESIZE_TYPES = ("small", "medium", "large")
 IMAGES = ("ubuntu-24.04", "ubuntu-22.04", "debian-12", "fedora-41")
 LOCATIONS = ("nyc3", "sfo3", "ams3", "lon1", "fra1", "sgp1", "tor1", "blr1", "syd1")
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
@@ -89,13 +95,15 @@ class Server:
     port: int
     host_key: str = ""
     deleted: bool = False
+    powered: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
-        if time.monotonic() - self.created >= self.active_delay:
-            return "active"
-        return "initializing"
+        """``initializing`` until the delay passed, then ``running`` (``off`` once stopped)."""
+        if time.monotonic() - self.created < self.active_delay:
+            return "initializing"
+        return "running" if self.powered else "off"
 
     def response(self) -> dict[str, Any]:
         return {"id": self.id, "provider": "sandbox", "provider_id": self.id[4:],
@@ -282,6 +290,46 @@ def routes(app: SandboxApp) -> list[Route]:
             server.sshd.stop()
         return SandboxResponse.json(200, {"status": "deleted", "deposit_refunded": "0.00"})
 
+    def action(command: str, request: SandboxRequest) -> dict[str, Any]:
+        now = _now()
+        return {"id": f"act_{secrets.token_hex(6)}", "command": command, "status": "completed",
+                "started_at": now, "finished_at": now}
+
+    def power(command: str) -> Callable[[SandboxRequest], SandboxResponse]:
+        def handler(request: SandboxRequest) -> SandboxResponse:
+            with state.lock:
+                server = state.server(request)
+                server.powered = command != "stop_server"
+            return SandboxResponse.json(200, {"action": action(command, request)})
+        handler.__doc__ = f"{command.split('_')[0].capitalize()} a server."
+        return handler
+
+    def resize(request: SandboxRequest) -> SandboxResponse:
+        """Change a server's type."""
+        data = json_object(request)
+        new_type = data.get("type")
+        if new_type not in RESIZE_TYPES:
+            raise BadRequest(f"type must be one of {', '.join(RESIZE_TYPES)}")
+        if not isinstance(data.get("upgrade_disk", False), bool):
+            raise BadRequest("upgrade_disk must be a boolean")
+        with state.lock:
+            server = state.server(request)
+            server.type = str(new_type)
+        return SandboxResponse.json(200, {"action": action("resize", request),
+                                          "new_type": new_type, "deposit_delta": "0.00"})
+
+    def rebuild(request: SandboxRequest) -> SandboxResponse:
+        """Reinstall a server from an image."""
+        data = json_object(request)
+        image = data.get("image")
+        if image not in IMAGES:
+            raise BadRequest(f"image must be one of {', '.join(IMAGES)}")
+        with state.lock:
+            server = state.server(request)
+            server.image = str(image)
+        return SandboxResponse.json(200, {"action": action("rebuild", request),
+                                          "root_password": None})
+
     table = [
         ("POST", "/v1/ssh-keys", create_key, OTHER_PRICE),
         ("GET", "/v1/ssh-keys", list_keys, OTHER_PRICE),
@@ -290,6 +338,12 @@ def routes(app: SandboxApp) -> list[Route]:
         ("POST", "/v1/servers", create_server, CREATE_PRICE),
         ("GET", "/v1/servers", list_servers, OTHER_PRICE),
         ("GET", "/v1/servers/{id}", get_server, OTHER_PRICE),
-        ("DELETE", "/v1/servers/{id}", delete_server, OTHER_PRICE),
+        ("DELETE", "/v1/servers/{id}", delete_server, DELETE_PRICE),
+        ("POST", "/v1/servers/{id}/start", power("start_server"), ACTION_PRICE),
+        ("POST", "/v1/servers/{id}/stop", power("stop_server"), ACTION_PRICE),
+        ("POST", "/v1/servers/{id}/reboot", power("reboot_server"), ACTION_PRICE),
+        ("POST", "/v1/servers/{id}/resize", resize, RESIZE_PRICE),
+        ("POST", "/v1/servers/{id}/rebuild", rebuild, REBUILD_PRICE),
     ]
+    """Prices as spawn.sh's llms.txt states them."""
     return [Route(m, PRIM, p, guarded(h), price=price) for m, p, h, price in table]

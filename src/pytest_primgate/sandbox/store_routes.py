@@ -7,8 +7,9 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pytest_primgate.sandbox.routing import BadRequest, guarded, json_object, page_of, query_int
 from pytest_primgate.sandbox.types import Route, SandboxRequest, SandboxResponse
@@ -51,6 +52,7 @@ class Bucket:
     owner_wallet: str
     created_at: str
     quota_bytes: int | None = None
+    is_public: bool = False
     objects: dict[str, StoredObject] = field(default_factory=dict)
     recorded_usage: int = 0
 
@@ -61,7 +63,8 @@ class Bucket:
     def response(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "location": self.location,
                 "owner_wallet": self.owner_wallet, "quota_bytes": self.quota_bytes,
-                "usage_bytes": self.usage_bytes, "created_at": self.created_at}
+                "usage_bytes": self.usage_bytes, "is_public": self.is_public,
+                "created_at": self.created_at}
 
     def quota(self) -> dict[str, Any]:
         limit = self.quota_bytes if self.quota_bytes is not None else DEFAULT_QUOTA
@@ -111,6 +114,9 @@ def routes(app: SandboxApp) -> list[Route]:
         location = data.get("location")
         if location is not None and not isinstance(location, str):
             raise BadRequest("location must be a string")
+        is_public = data.get("is_public", False)
+        if not isinstance(is_public, bool):
+            raise BadRequest("is_public must be a boolean")
         payer = str(request.payer)
         with state.lock:
             mine = [b for b in state.buckets.values() if b.owner_wallet == payer]
@@ -120,7 +126,8 @@ def routes(app: SandboxApp) -> list[Route]:
             if len(mine) >= BUCKETS_PER_WALLET:
                 raise BadRequest(f"Wallet has reached the {BUCKETS_PER_WALLET} bucket limit",
                                  403, "bucket_limit_exceeded")
-            bucket = Bucket(str(uuid.uuid4()), name, location, payer, _now())
+            bucket = Bucket(str(uuid.uuid4()), name, location, payer, _now(),
+                            is_public=is_public)
             state.buckets[bucket.id] = bucket
             return SandboxResponse.json(201, {"bucket": bucket.response()})
 
@@ -232,17 +239,41 @@ def routes(app: SandboxApp) -> list[Route]:
                                           "actual_bytes": actual,
                                           "delta_bytes": actual - previous})
 
+    def presign(request: SandboxRequest) -> SandboxResponse:
+        """Create a presigned URL to GET or PUT one object without x402."""
+        data = json_object(request)
+        key, method = data.get("key"), data.get("method")
+        expires_in = data.get("expires_in", 3600)
+        if not isinstance(key, str) or not key:
+            raise BadRequest("key must be a non-empty string")
+        if method not in ("GET", "PUT"):
+            raise BadRequest("method must be GET or PUT")
+        if (isinstance(expires_in, bool) or not isinstance(expires_in, int | float)
+                or not 60 <= expires_in <= 86400):
+            raise BadRequest("expires_in must be a number of seconds between 60 and 86400")
+        with state.lock:
+            bucket = state.owned(request)
+        expires = datetime.now(UTC) + timedelta(seconds=float(expires_in))
+        stamp = expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        token = hashlib.sha256(f"{bucket.id}/{key}/{method}/{stamp}".encode()).hexdigest()
+        url = (request.url.split("/v1/", 1)[0] + f"/presigned/{bucket.id}/{quote(key)}"
+               f"?method={method}&expires={quote(stamp)}&sig={token[:32]}")
+        return SandboxResponse.json(200, {"url": url, "method": method, "key": key,
+                                          "expires_at": stamp})
+
     table = [
-        ("POST", "/v1/buckets", create_bucket, "0.05"),
+        ("POST", "/v1/buckets", create_bucket, "0.001"),
         ("GET", "/v1/buckets", list_buckets, "0.001"),
         ("GET", "/v1/buckets/{id}", get_bucket, "0.001"),
-        ("DELETE", "/v1/buckets/{id}", delete_bucket, "0.01"),
+        ("DELETE", "/v1/buckets/{id}", delete_bucket, "0.001"),
         ("GET", "/v1/buckets/{id}/objects", list_objects, "0.001"),
         ("PUT", "/v1/buckets/{id}/objects/{key:path}", put_object, "0.001"),
         ("GET", "/v1/buckets/{id}/objects/{key:path}", get_object, "0.001"),
         ("DELETE", "/v1/buckets/{id}/objects/{key:path}", delete_object, "0.001"),
         ("GET", "/v1/buckets/{id}/quota", get_quota, "0.001"),
-        ("PUT", "/v1/buckets/{id}/quota", put_quota, "0.01"),
-        ("POST", "/v1/buckets/{id}/quota/reconcile", reconcile, "0.05"),
+        ("PUT", "/v1/buckets/{id}/quota", put_quota, "0.001"),
+        ("POST", "/v1/buckets/{id}/quota/reconcile", reconcile, "0.001"),
+        ("POST", "/v1/buckets/{id}/presign", presign, "0.001"),
     ]
+    """Prices as store.sh's llms.txt states them ($0.001 per API call)."""
     return [Route(m, PRIM, p, guarded(h), price=price) for m, p, h, price in table]

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pytest_primgate.x402.errors import X402Error
+from pytest_primgate.x402.text import clean
 
 PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
 PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
@@ -49,7 +50,7 @@ def decode_header(value: str) -> dict[str, Any]:
         raise X402Error("is not valid base64") from None
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise X402Error("is not base64 of JSON") from None
     if not isinstance(obj, dict):
         raise X402Error("is not base64 of a JSON object")
@@ -67,7 +68,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def _challenge(obj: dict[str, Any], where: str) -> Challenge:
     version = obj.get("x402Version")
     if version not in (1, 2) or isinstance(version, bool):
-        raise X402Error(f"{where} has x402Version {version!r}, expected 1 or 2")
+        raise X402Error(f"{where} has x402Version {clean(version, 20)}, expected 1 or 2")
     accepts = obj.get("accepts")
     if not isinstance(accepts, list) or not accepts:
         raise X402Error(f"{where} has no 'accepts' requirements")
@@ -94,7 +95,7 @@ def parse_challenge(response: httpx.Response) -> Challenge:
         return _challenge(obj, f"{PAYMENT_REQUIRED} header")
     try:
         body = json.loads(response.content) if response.content else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and body.get("x402Version") == 1:
         return _challenge(body, "x402 v1 body")

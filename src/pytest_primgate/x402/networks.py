@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pytest_primgate.x402.errors import X402Error
+from pytest_primgate.x402.text import quoted
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def chain_id_of(network: str) -> int:
     prefix, _, rest = network.partition(":")
     if prefix == "eip155" and rest.isdigit():
         return int(rest)
-    raise X402Error(f"unknown network {network!r}")
+    raise X402Error(f"unknown network {quoted(network, 40)}")
 
 
 def caip2_of(network: str) -> str:
@@ -58,3 +60,29 @@ def v1_name_of(network: str) -> str:
     """The v1 name of a network given by either name."""
     known = find_network(network)
     return known.v1_name if known is not None else network
+
+
+DEFAULT_NETWORK = "eip155:84532"
+"""Where a run pays when neither an option nor the plan names a network (Base Sepolia)."""
+
+MAINNET_CHAINS = frozenset({1, 10, 56, 100, 137, 324, 8453, 42161, 42220, 43114, 59144, 534352})
+"""EVM chains with real money: paying there needs ``--primgate-allow-mainnet``."""
+
+_EIP155 = re.compile(r"eip155:([0-9]+)")
+
+
+def pinned_network(text: str) -> str | None:
+    """``eip155:N`` named in ``text`` (``"Base Sepolia (eip155:84532)"``, a v1 name), or None."""
+    known = find_network(text.strip())
+    if known is not None:
+        return known.caip2
+    found = _EIP155.search(text)
+    return f"eip155:{int(found.group(1))}" if found else None
+
+
+def is_mainnet(network: str) -> bool:
+    """Whether ``network`` (either name) is a chain where payments are real money."""
+    try:
+        return chain_id_of(network) in MAINNET_CHAINS
+    except X402Error:
+        return False

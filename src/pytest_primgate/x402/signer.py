@@ -40,6 +40,10 @@ _DOMAIN_TYPEHASH = keccak(
 VALID_AFTER_SKEW = 600
 """Seconds ``validAfter`` lies in the past (clock skew margin, as the official v1 client)."""
 DEFAULT_TIMEOUT_SECONDS = 60
+MAX_TIMEOUT_SECONDS = 3600
+"""Default cap on ``maxTimeoutSeconds``: an authorization is never valid for longer."""
+MAX_AMOUNT_DIGITS = 30
+"""Longest atomic amount accepted (uint256 has 78 digits; no real price comes near 30)."""
 
 
 def _address(value: object, field: str) -> str:
@@ -50,7 +54,7 @@ def _address(value: object, field: str) -> str:
 
 def _uint(value: object, field: str) -> int:
     text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_AMOUNT_DIGITS:
         raise X402Error(f"requirement field {field!r} is not a decimal amount")
     return int(text)
 
@@ -155,8 +159,10 @@ def sign_authorization(
     version: int,
     resource: dict[str, Any] | None,
     now: int | None = None,
+    max_timeout: int = MAX_TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
-    """Sign the requirement and return the full payment payload (v2 or v1 shape)."""
+    """Sign the requirement and return the full payment payload (v2 or v1 shape); the
+    authorization is valid for ``maxTimeoutSeconds`` but never longer than ``max_timeout``."""
     if version not in (1, 2):
         raise X402Error(f"unsupported x402Version {version!r}")
     domain = domain_for(requirement)
@@ -164,6 +170,7 @@ def sign_authorization(
     timeout = requirement.get("maxTimeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         timeout = DEFAULT_TIMEOUT_SECONDS
+    timeout = min(timeout, max_timeout)
     moment = int(time.time()) if now is None else now
     authorization = {
         "from": account.address,

@@ -9,11 +9,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eth_utils.address import is_address
+
 from pytest_primgate.filelock import lock_exclusive, unlock
 from pytest_primgate.x402.codec import Challenge
 from pytest_primgate.x402.errors import PaymentRefused, X402Error
-from pytest_primgate.x402.networks import NETWORKS, caip2_of, find_network
-from pytest_primgate.x402.signer import amount_of
+from pytest_primgate.x402.networks import (
+    DEFAULT_NETWORK,
+    NETWORKS,
+    caip2_of,
+    find_network,
+    is_mainnet,
+)
+from pytest_primgate.x402.signer import MAX_TIMEOUT_SECONDS, amount_of, domain_for
+from pytest_primgate.x402.text import clean, quoted
 
 
 def usdc(amount: Decimal) -> str:
@@ -25,7 +34,7 @@ def usdc(amount: Decimal) -> str:
 
 @dataclass(frozen=True)
 class SpendPolicy:
-    """Caps per payment and per session, recipient allowlist, known networks and assets."""
+    """Caps per payment and per session, recipient allowlist, pinned network, known assets."""
 
     max_payment: Decimal = Decimal("1.00")
     budget: Decimal = Decimal("10.00")
@@ -35,6 +44,12 @@ class SpendPolicy:
     """Known networks (CAIP-2); v1 names map onto them."""
     assets: tuple[str, ...] = tuple(n.usdc for n in NETWORKS)
     """Known assets (USDC per network)."""
+    network: str = DEFAULT_NETWORK
+    """The one network this run pays on (CAIP-2), unless a caller pins another."""
+    allow_mainnet: bool = False
+    """Whether a mainnet pin may pay (``--primgate-allow-mainnet``)."""
+    max_timeout: int = MAX_TIMEOUT_SECONDS
+    """Cap on an authorization's lifetime (``--primgate-max-timeout``)."""
 
     def decimals(self, requirement: dict[str, Any]) -> int:
         """Decimals of the requirement's asset (6 for USDC)."""
@@ -45,51 +60,90 @@ class SpendPolicy:
         """Amount of a requirement in whole tokens (USDC)."""
         return Decimal(amount_of(requirement)).scaleb(-self.decimals(requirement))
 
-    def _refusal(self, req: dict[str, Any], spent: Decimal) -> str | None:
+    def _malformed(self, req: dict[str, Any]) -> str | None:
+        """Why an option cannot be signed at all (bad amount, address, domain, timeout)."""
+        try:
+            amount_of(req)
+            domain_for(req)
+            if not isinstance(req.get("payTo"), str) or not is_address(req["payTo"]):
+                raise X402Error("requirement field 'payTo' is not an address")
+        except X402Error as exc:
+            return str(exc)
+        timeout = req.get("maxTimeoutSeconds", 1)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+            return f"maxTimeoutSeconds {quoted(timeout)} is not a positive integer"
+        return None
+
+    def _refusal(self, req: dict[str, Any]) -> str | None:
+        """Why a well-formed option is not acceptable (asset, recipient, per-payment cap)."""
         network = caip2_of(str(req.get("network", "")))
-        if network not in self.networks:
-            return f"unknown network {req.get('network')!r} (known: {', '.join(self.networks)})"
         asset = str(req.get("asset", ""))
         known = find_network(network)
         allowed = {a.lower() for a in self.assets}
         if asset.lower() not in allowed or (known and asset.lower() != known.usdc.lower()):
-            return f"unknown asset {asset!r} on {network}"
+            return f"unknown asset {quoted(asset)} on {clean(network)}"
         pay_to = str(req.get("payTo", ""))
         if self.pay_to and pay_to.lower() not in {p.lower() for p in self.pay_to}:
-            return f"payTo {pay_to} is not in --primgate-pay-to"
+            return f"payTo {clean(pay_to)} is not in --primgate-pay-to"
         amount = self.amount(req)
         if amount > self.max_payment:
             return (f"payment of {usdc(amount)} USDC exceeds --primgate-max-payment "
                     f"{usdc(self.max_payment)} USDC")
-        if spent + amount > self.budget:
-            return (f"payment of {usdc(amount)} USDC would bring the session total to "
-                    f"{usdc(spent + amount)} USDC, over --primgate-budget {usdc(self.budget)} USDC")
         return None
+
+    def pin(self, network: str | None = None) -> str:
+        """The network a payment goes to: ``network`` if given, else the policy's."""
+        return caip2_of(network) if network else self.network
 
     def choose(
         self, challenge: Challenge, *, spent: Decimal, network: str | None = None
     ) -> dict[str, Any]:
-        """The first acceptable ``exact`` requirement; PaymentRefused / X402Error otherwise."""
+        """The cheapest acceptable ``exact`` option on the pinned network; PaymentRefused
+        (nothing signed) or X402Error (nothing payable) otherwise, with a one-line reason."""
         exact = [req for req in challenge.accepts if req.get("scheme") == "exact"]
         if not exact:
-            schemes = sorted({str(req.get("scheme")) for req in challenge.accepts})
+            schemes = sorted({clean(req.get("scheme"), 40) for req in challenge.accepts})
             raise X402Error(
-                f"challenge offers no 'exact' requirement (schemes: {', '.join(schemes)})"
+                f"challenge offers no 'exact' requirement (schemes: {', '.join(schemes[:5])})"
             )
-        if network is not None:
-            wanted = caip2_of(network)
-            on_network = [r for r in exact if caip2_of(str(r.get("network", ""))) == wanted]
-            if not on_network:
-                offered = ", ".join(sorted({str(r.get("network")) for r in exact}))
-                raise PaymentRefused(f"no requirement on network {wanted} (offered: {offered})")
-            exact = on_network
-        first: str | None = None
-        for req in exact:
-            reason = self._refusal(req, spent)
-            if reason is None:
-                return req
-            first = first or reason
-        raise PaymentRefused(first or "no acceptable requirement")
+        wanted = self.pin(network)
+        if is_mainnet(wanted) and not self.allow_mainnet:
+            raise PaymentRefused(
+                f"this run would pay on mainnet {wanted}; pass --primgate-allow-mainnet to allow it"
+            )
+        on_network = [r for r in exact if caip2_of(str(r.get("network", ""))) == wanted]
+        if not on_network:
+            offered = sorted({clean(r.get("network"), 40) for r in exact})
+            raise PaymentRefused(f"402 asks for {', '.join(offered[:5])}; "
+                                 f"this run pays on {wanted}")
+        reasons: list[str] = []
+        acceptable: list[tuple[Decimal, int, dict[str, Any]]] = []
+        refused = False
+        for index, req in enumerate(challenge.accepts):
+            if not any(req is r for r in on_network):
+                continue
+            why = self._malformed(req)
+            if why is None:
+                why = self._refusal(req)
+                refused = refused or why is not None
+            if why is None:
+                acceptable.append((self.amount(req), index, req))
+            else:
+                reasons.append(f"option {index + 1}: {why}")
+        if not acceptable and len(reasons) == 1:
+            raise (PaymentRefused if refused else X402Error)(reasons[0].split(": ", 1)[1])
+        if not acceptable:
+            text = "no payable option on " + wanted + ": " + "; ".join(reasons[:3])
+            if len(reasons) > 3:
+                text += f"; and {len(reasons) - 3} more"
+            raise (PaymentRefused if refused else X402Error)(text)
+        amount, _, cheapest = min(acceptable, key=lambda item: (item[0], item[1]))
+        if spent + amount > self.budget:
+            raise PaymentRefused(
+                f"payment of {usdc(amount)} USDC would bring the session total to "
+                f"{usdc(spent + amount)} USDC, over --primgate-budget {usdc(self.budget)} USDC"
+            )
+        return cheapest
 
 
 class SpendCounter:

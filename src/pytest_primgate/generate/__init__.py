@@ -1,0 +1,1 @@
+"""`primgate gen`: plan tests for routes_map routes that no test covers (pure helpers)."""
