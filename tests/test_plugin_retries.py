@@ -77,13 +77,14 @@ def test_503_then_200_passes_with_one_retry_recorded(
 
 
 def test_one_blip_in_many_requests_passes_with_the_retry_on_record(
-    pytester: pytest.Pytester, proxy: FaultProxy
+    pytester: pytest.Pytester, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prim_yaml(pytester.path, "store", "live")
     write(pytester.path, plan({"h": [
         t(f"H-{i}", f"https://store.prim.sh/?i={i}", body={"status": "ok"}) for i in range(6)
     ]}))
     proxy.rules.append(Rule("GET", "/store/", "reset", hits=(3,)))
+    monkeypatch.setenv("COLUMNS", "200")
     result = run(pytester, proxy, "--primgate-ci")
     assert result.ret == 0, result.stdout.str()
     out = result.stdout.str()
@@ -203,9 +204,10 @@ def _unstable_plan(directory: Path, status: str, gates: str = "") -> None:
     ],
 )
 def test_unstable_verdict(
-    pytester: pytest.Pytester, status: str, args: tuple[str, ...], gates: str, code: int,
-    verdict: str,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, status: str,
+    args: tuple[str, ...], gates: str, code: int, verdict: str,
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     _unstable_plan(pytester.path, status, gates)
     result = pytester.runpytest_subprocess(
         "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "--primgate-ci",
