@@ -76,9 +76,9 @@ def run_once(config: Config, run: int) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="primgate-fa-") as tmp:
         args = [sys.executable, "-m", "pytest", "--primgate", "--primgate-sandbox",
                 "--primgate-ci", "manifests", "-p", "no:cacheprovider", "-q",
-                "--primgate-results-dir", tmp]
+                f"--primgate-results-dir={tmp}"]
         for fault in config.faults_for(run):
-            args += ["--primgate-sandbox-fault", fault]
+            args.append(f"--primgate-sandbox-fault={fault}")
         if not config.retries_on:
             args += ["--primgate-transient-retries", "0"]
         started = time.perf_counter()
