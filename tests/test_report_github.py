@@ -56,11 +56,11 @@ def test_markdown_summary() -> None:
         "**primgate: FAILED — store (live) 90.0 % < 100 %: failing plan.json::store::ST-2**",
     ]
     assert lines[4] == ("|  | name | status | passed | failed | blocked | skipped | unreachable "
-                        "| flaky | rate % | threshold % | verdict |")
-    assert lines[5] == "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    assert "| prim | store | live | 9 | 1 | 0 | 0 | 0 | 0 | 90.0 | 100 | ❌ FAIL |" in lines
-    assert "| prim | infer | testing | 1 | 0 | 0 | 1 | 0 | 1 | 100.0 | 80 | ✅ PASS |" in lines
-    assert "| **total** |  |  | 11 | 1 | 1 | 1 | 0 | 1 | 84.6 |  |  |" in lines
+                        "| flaky | retries | rate % | threshold % | verdict |")
+    assert lines[5] == "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    assert "| prim | store | live | 9 | 1 | 0 | 0 | 0 | 0 | 0 | 90.0 | 100 | ❌ FAIL |" in lines
+    assert "| prim | infer | testing | 1 | 0 | 0 | 1 | 0 | 1 | 0 | 100.0 | 80 | ✅ PASS |" in lines
+    assert "| **total** |  |  | 11 | 1 | 1 | 1 | 0 | 1 | 0 | 84.6 |  |  |" in lines
     hard = lines.index("### Hard failures (block the merge)")
     assert lines[hard + 2] == (
         "- `plan.json::store::ST-2`: shape mismatch: $.buckets: expected array")

@@ -50,15 +50,18 @@ def test_table_rows_totals_and_verdict_last() -> None:
     payments = [pay("plan.json::store::ST-1", "50000")] * 6 + [pay("x", "40000")]
     lines = summary_lines(sample(), payments=payments, network=NET)
     assert lines[0].split() == ["name", "status", "passed", "failed", "blocked", "skipped",
-                                "unreachable", "flaky", "rate", "%", "threshold", "%", "verdict"]
+                                "unreachable", "flaky", "retries", "rate", "%", "threshold", "%",
+                                "verdict"]
     cells = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:9]}
-    assert cells[("group", "store")] == ["8", "1", "0", "0", "0", "0", "88.8", "FAIL"]
-    assert cells[("prim", "store")] == ["live", "9", "1", "0", "0", "0", "0", "90.0", "100", "FAIL"]
-    assert cells[("prim", "infer")] == ["testing", "1", "0", "0", "1", "0", "1", "100.0", "80",
-                                        "PASS"]
-    assert cells[("prim", "email")] == ["hold", "0", "0", "1", "0", "0", "0", "0.0", "—", "OFF"]
-    assert cells[("group", "email")] == ["0", "0", "1", "0", "0", "0", "0.0", "OFF"]
-    assert lines[9].split() == ["total", "11", "1", "1", "1", "0", "1", "84.6"]
+    assert cells[("group", "store")] == ["8", "1", "0", "0", "0", "0", "0", "88.8", "FAIL"]
+    assert cells[("prim", "store")] == ["live", "9", "1", "0", "0", "0", "0", "0", "90.0", "100",
+                                        "FAIL"]
+    assert cells[("prim", "infer")] == ["testing", "1", "0", "0", "1", "0", "1", "0", "100.0",
+                                        "80", "PASS"]
+    assert cells[("prim", "email")] == ["hold", "0", "0", "1", "0", "0", "0", "0", "0.0", "—",
+                                        "OFF"]
+    assert cells[("group", "email")] == ["0", "0", "1", "0", "0", "0", "0", "0.0", "OFF"]
+    assert lines[9].split() == ["total", "11", "1", "1", "1", "0", "1", "0", "84.6"]
     col = lines[0].index("verdict")
     assert all(line[col - 1] == " " and line[col:] in ("PASS", "FAIL", "WARN", "OFF")
                for line in lines[1:9]), "verdicts are aligned in one column"

@@ -52,9 +52,10 @@ def test_parse_flags_and_long_names() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("colour=red", "fault spec: unknown key 'colour' (known: every, latency, latency_ms, "
-                       "malformed, malformed_json, method, path, path_glob, per_url, rate, "
-                       "reset, seed, status)"),
+        ("colour=red", "fault spec: unknown key 'colour' (known: every, hits, latency, "
+                       "latency_ms, malformed, malformed_json, method, path, path_glob, per_url, "
+                       "rate, reset, seed, status)"),
+        ("every=3,hits=4", "fault spec: hits must be between 1 and every (3), got 4"),
         ("every=x", "fault spec: bad value for 'every': 'x'"),
         ("status=42", "fault spec: status must be 100-599, got 42"),
         ("rate=2", "fault spec: rate must be between 0 and 1, got 2.0"),
@@ -78,6 +79,16 @@ def test_every_counts_matches_from_one() -> None:
     hits = [injector.decide("GET", "/store/v1/x") is not None for _ in range(9)]
     assert hits == [False, False, True] * 3
     assert injector.decide("GET", "/infer/v1/x") is None
+
+
+def test_hits_makes_k_of_every_n_fail() -> None:
+    injector = FaultInjector([FaultSpec(every=3, hits=2, status=503)])
+    hits = [injector.decide("GET", "/a") is not None for _ in range(9)]
+    assert hits == [False, True, True] * 3
+    per_url = FaultInjector([FaultSpec(every=3, hits=2, status=503, per_url=True)])
+    for target in ("/a", "/b", "/a", "/b", "/a", "/b"):
+        per_url.decide("GET", target, target)
+    assert per_url.decide("GET", "/a", "/a") is None, "the 4th /a starts a new cycle"
 
 
 def test_rate_is_seeded() -> None:

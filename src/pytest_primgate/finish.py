@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -47,8 +48,14 @@ def prim_gates(records: list[ItemRecord], settings: Settings) -> dict[str, PrimG
     gates: dict[str, PrimGate] = {}
     for record in records:
         if record.prim not in gates:
-            gates[record.prim] = resolve_gate(
-                record.prim, record.prim_status, record.prim_threshold, settings.thresholds
+            gates[record.prim] = dataclasses.replace(
+                resolve_gate(
+                    record.prim, record.prim_status, record.prim_threshold, settings.thresholds
+                ),
+                max_retry_rate=(
+                    record.prim_max_retry_rate
+                    if record.prim_max_retry_rate is not None else settings.max_retry_rate
+                ),
             )
     return gates
 

@@ -18,6 +18,11 @@ NEW_STATUSES = frozenset({"building", "testing"})
 OFF_STATUSES = frozenset({"idea", "planning", "phantom", "hold"})
 DEFAULT_THRESHOLDS: dict[str, float | None] = {"live": 100.0, "new": 80.0, "off": None}
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "DELETE"})
+DEFAULT_MAX_RETRY_RATE = 20.0
+"""Percent of a prim's requests that may need a transient-fault retry before it is UNSTABLE."""
+MIN_RETRIED_UNSTABLE = 3
+"""Retried requests a prim needs before its retry rate can make it UNSTABLE: on a prim with
+a handful of requests one or two blips are noise, not a rate (docs/gate.md)."""
 UNKNOWN_PRIM = "(unknown prim)"
 """How an item with no prim is named in rows and messages."""
 NAMES_SHOWN = 3
@@ -56,6 +61,8 @@ class PrimGate:
     status_class: StatusClass
     threshold: float | None
     """Percent, or None for off prims (reported, never gated)."""
+    max_retry_rate: float | None = DEFAULT_MAX_RETRY_RATE
+    """Percent of requests needing a retry above which the prim is UNSTABLE (None: no limit)."""
 
 
 def override_keys(prim: str) -> tuple[str, ...]:
@@ -139,6 +146,15 @@ class Tally:
     unreachable: int = 0
     flaky: int = 0
     not_run: int = 0
+    retries: int = 0
+    """Transient-fault re-sends (not attempts)."""
+    requests: int = 0
+    retried_requests: int = 0
+
+    @property
+    def retry_rate(self) -> Fraction | None:
+        """Exact percent of requests that needed a retry; None when no request was counted."""
+        return Fraction(self.retried_requests * 100, self.requests) if self.requests else None
 
     @property
     def decided(self) -> int:
@@ -179,11 +195,15 @@ class Tally:
         counts = dict.fromkeys(
             ("passed", "failed", "blocked", "skipped", "unreachable", "not_run"), 0
         )
-        flaky = 0
+        flaky = retries = requests = retried = 0
         for record in records:
             counts[record.outcome] += 1
             flaky += record.flaky
-        return cls(flaky=flaky, **counts)
+            retries += record.retries
+            requests += record.requests
+            retried += record.retried_requests
+        return cls(flaky=flaky, retries=retries, requests=requests, retried_requests=retried,
+                   **counts)
 
 
 @dataclass(frozen=True)
@@ -198,6 +218,14 @@ class Row:
     tally: Tally
     threshold: float | None
     verdict: Verdict
+    unstable: bool = False
+    """The prim's retry rate exceeds its ``max_retry_rate`` (verdict FAIL or WARN)."""
+    max_retry_rate: float | None = None
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict as shown: ``FAIL UNSTABLE`` when retries made the prim miss."""
+        return f"{self.verdict} UNSTABLE" if self.unstable else self.verdict
 
     @property
     def rate_text(self) -> str:
@@ -246,6 +274,26 @@ def rate_missed(gate: PrimGate, tally: Tally) -> bool:
     return not meets(tally.passed, tally.decided, gate.threshold)
 
 
+def unstable(gate: PrimGate, tally: Tally) -> bool:
+    """More than ``max_retry_rate`` percent of the prim's requests needed a retry (and at least
+    ``MIN_RETRIED_UNSTABLE`` of them did)."""
+    rate = tally.retry_rate
+    if gate.status_class == "off" or gate.max_retry_rate is None or rate is None:
+        return False
+    if tally.retried_requests < MIN_RETRIED_UNSTABLE:
+        return False
+    return rate > _exact(gate.max_retry_rate)
+
+
+def unstable_text(row: Row) -> str:
+    """``UNSTABLE 33.3 % of requests retried > 20 % (4 of 12)``."""
+    tally = row.tally
+    return (
+        f"UNSTABLE {format_rate(tally.retry_rate)} % of requests retried > "
+        f"{format_percent(row.max_retry_rate)} % ({tally.retried_requests} of {tally.requests})"
+    )
+
+
 def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdict:
     """OFF for off prims; FAIL (live) or WARN (new) when the rate misses the threshold or an
     item was unreachable (unless allowed: a gate that could not look must not pass); a live
@@ -255,7 +303,7 @@ def prim_verdict(gate: PrimGate, tally: Tally, allow_unreachable: bool) -> Verdi
         return "OFF"
     unreachable_miss = tally.unreachable > 0 and not allow_unreachable
     unverified_miss = tally.unverified > 0 and gate.status_class == "live"
-    if rate_missed(gate, tally) or unreachable_miss or unverified_miss:
+    if rate_missed(gate, tally) or unreachable_miss or unverified_miss or unstable(gate, tally):
         return "FAIL" if gate.status_class == "live" else "WARN"
     return "PASS"
 
@@ -311,6 +359,8 @@ def _miss_text(
         parts.append(f"unreachable {_names(unreachable)}")
     if unverified:
         parts.append(unverified_text(unverified))
+    if row.unstable:
+        parts.append(unstable_text(row))
     return f"{head}: {', '.join(parts)}"
 
 
@@ -359,7 +409,8 @@ def evaluate(
         tally = Tally.of(items)
         verdict = prim_verdict(gate, tally, allow_unreachable)
         verdicts[prim] = verdict
-        row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict)
+        row = Row(prim, "prim", gate.status, gate.status_class, tally, gate.threshold, verdict,
+                  unstable=unstable(gate, tally), max_retry_rate=gate.max_retry_rate)
         prim_rows.append(row)
         missed[prim] = rate_missed(gate, tally)
         failed = [r for r in items if r.outcome == "failed"] if missed[prim] else []
@@ -430,6 +481,11 @@ def evaluate(
             line = f"primgate: PASSED — {gated} {noun} gated, all hard gates pass"
             if warnings:
                 line += f" ({warnings} warning{'s' if warnings > 1 else ''})"
+            shaky = [r for r in prim_rows if r.unstable and r.verdict == "WARN"]
+            if shaky:
+                line += "; " + "; ".join(
+                    f"{prim_label(r.name)} ({r.status_class}) {unstable_text(r)}" for r in shaky
+                )
 
     return GateResult(
         group_rows=group_rows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,6 +78,9 @@ def _prim_markers(item: pytest.Item, prim: Prim | None, service: str) -> dict[st
         rp.PRIM_STATUS: status or "unknown",
         rp.STATUS_CLASS: cls,
         rp.THRESHOLD: "" if threshold is None else str(threshold),
+        rp.MAX_RETRY_RATE: (
+            "" if prim is None or prim.max_retry_rate is None else str(prim.max_retry_rate)
+        ),
     }
 
 
@@ -324,12 +328,16 @@ class PlanItem(PrimgateItem):
                 max_bytes=settings.max_response_bytes,
             )
 
-        decided = run_attempts(attempt, runs, quorum)
+        from pytest_primgate.transport.retry import RetrySummary, recording
+
+        with recording() as retry_log:
+            decided = run_attempts(attempt, runs, quorum)
         state.record(plan_key, test.id, decided.outcome, decided.deciding.captures)
         paid = session.payments_since(paid_before)
         if self.redact:
             paid = [dataclasses.replace(p, url="") for p in paid]
         extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(paid)}
+        extra.update(rp.retry_props(RetrySummary.of(retry_log, redact=self.redact)))
         _finish(self, decided, extra)
 
 
@@ -461,10 +469,18 @@ class ScenarioItem(PrimgateItem):
         if self.runs_override is not None:
             runs, quorum = self.runs_override
 
-        def attempt() -> AttemptResult:
-            return run_scenario(
-                scenario, manifest_dir=Path(self.manifest.path).parent, urlmap=settings.urlmap,
-                extra_env=session.scenario_env(), redact=self.redact,
-            )
+        from pytest_primgate.transport.retry import LOG_FILE_ENV, read_log_file
 
-        _finish(self, run_attempts(attempt, runs, quorum), {})
+        with tempfile.TemporaryDirectory(prefix="primgate-retries-") as tmp:
+            log_file = str(Path(tmp) / "retries.jsonl")
+            env = {**session.scenario_env(), LOG_FILE_ENV: log_file}
+
+            def attempt() -> AttemptResult:
+                return run_scenario(
+                    scenario, manifest_dir=Path(self.manifest.path).parent,
+                    urlmap=settings.urlmap, extra_env=env, redact=self.redact,
+                )
+
+            decided = run_attempts(attempt, runs, quorum)
+            retries = rp.retry_props(read_log_file(log_file, redact=self.redact))
+        _finish(self, decided, retries)

@@ -93,6 +93,16 @@ class ItemRecord:
     worker: str = ""
     server: str = ""
     holdout: bool = False
+    retries: int = 0
+    """Transient-fault re-sends inside the item's attempts (not attempts)."""
+    requests: int = 0
+    """HTTP requests the item sent (each counted once, however often re-sent)."""
+    retried_requests: int = 0
+    """Requests among them that needed at least one retry."""
+    retry_log: tuple[str, ...] = ()
+    """What each retry was for: ``GET http://h/p: 503 (waited 0.12 s)``."""
+    prim_max_retry_rate: float | None = None
+    """``gates.max_retry_rate`` from prim.yaml, when set."""
 
     @property
     def flaky(self) -> bool:
@@ -105,5 +115,6 @@ class ItemRecord:
 
         data = asdict(self)
         data["attempt_outcomes"] = list(self.attempt_outcomes)
+        data["retry_log"] = list(self.retry_log)
         data["flaky"] = self.flaky
         return data

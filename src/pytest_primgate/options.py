@@ -133,6 +133,20 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--primgate-max-response-bytes", default=None, metavar="SIZE",
                     help="cap on the decoded bytes read per response, e.g. 10MiB "
                     "(default: ini primgate_max_response_bytes, 10MiB)")
+    group.addoption("--primgate-transient-retries", type=int, default=None, metavar="N",
+                    help="re-sends per request after a transient fault (reset, connect timeout, "
+                    "429/502/503/504) inside an attempt; 0 turns retrying off (default 3; "
+                    "ini primgate_transient_retries)")
+    group.addoption("--primgate-retry-budget", type=float, default=None, metavar="SECONDS",
+                    help="no retry of a request starts later than this after its first send "
+                    "(default 10; ini primgate_retry_budget)")
+    group.addoption("--primgate-retry-after-cap", type=float, default=None, metavar="SECONDS",
+                    help="longest Retry-After honoured before a retry (default 5; "
+                    "ini primgate_retry_after_cap)")
+    group.addoption("--primgate-max-retry-rate", type=float, default=None, metavar="PCT",
+                    help="a prim whose share of requests needing a retry exceeds this is "
+                    "UNSTABLE (default 20; ini primgate_max_retry_rate, prim.yaml "
+                    "gates.max_retry_rate)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
     group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
@@ -188,6 +202,14 @@ def add_options(parser: pytest.Parser) -> None:
                   "a prim's files for `primgate changed`: GLOB with {id}, or PRIM=GLOB",
                   type="linelist", default=["packages/{id}/**"])
     parser.addini("primgate_base_urls", "HOST=URL lines", type="linelist", default=[])
+    parser.addini("primgate_transient_retries", "re-sends per request after a transient fault",
+                  default="3")
+    parser.addini("primgate_retry_budget", "seconds after which no retry of a request starts",
+                  default="10")
+    parser.addini("primgate_retry_after_cap", "longest Retry-After honoured, in seconds",
+                  default="5")
+    parser.addini("primgate_max_retry_rate", "percent of requests needing a retry above which "
+                  "a prim is UNSTABLE", default="20")
     parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")
     parser.addini("primgate_max_response_bytes", "cap on the decoded bytes read per response",
                   default="10MiB")

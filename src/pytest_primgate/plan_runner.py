@@ -226,6 +226,22 @@ def check_response(
                    captures=captures)
 
 
+def retry_extensions(test: PlanTest, *, paid: bool) -> dict[str, object]:
+    """How the retry transport may treat this test's requests (docs/gate.md).
+
+    Statuses the notes count as pass are answers, never retried. A request is replay-safe when
+    a repeat cannot do harm: the unpaid probe of a paid test (a paid route refuses it with 402
+    before processing anything) and a test whose notes accept the repeat's 4xx answer ("409 =
+    already registered, counts as pass"). The paid request itself is replay-safe through its
+    authorization: one nonce settles once.
+    """
+    from pytest_primgate.transport.retry import ANSWERS_EXTENSION, REPLAY_SAFE_EXTENSION
+
+    answers = frozenset(checks.counts_as_pass(test.notes))
+    safe = paid or any(400 <= code < 500 for code in answers)
+    return {ANSWERS_EXTENSION: answers, REPLAY_SAFE_EXTENSION: safe}
+
+
 def run_attempt(
     test: PlanTest,
     prepared: PreparedTest,
@@ -258,7 +274,7 @@ def run_attempt(
     headers = {"content-type": prepared.content_type} if prepared.content_type else {}
     request = client.build_request(
         prepared.method, prepared.url, content=prepared.body, headers=headers,
-        extensions={"primgate_test_id": test_id},
+        extensions={"primgate_test_id": test_id, **retry_extensions(test, paid=paid)},
     )
     def send(outgoing: httpx.Request) -> httpx.Response:
         return send_bounded(client, outgoing, max_bytes=max_bytes, deadline=timeout)

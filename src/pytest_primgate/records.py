@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_primgate.model import ItemRecord, Payment
+
+if TYPE_CHECKING:
+    from pytest_primgate.transport.retry import RetrySummary
 
 KIND = "primgate_kind"
 NODEID = "primgate_nodeid"
@@ -34,6 +37,11 @@ PAYMENTS = "primgate_payments"
 INFRA_ERROR = "primgate_infra_error"
 SERVER = "primgate_server"
 HOLDOUT = "primgate_holdout"
+RETRIES = "retries"
+REQUESTS = "primgate_requests"
+RETRIED_REQUESTS = "primgate_retried_requests"
+RETRY_LOG = "primgate_retry_log"
+MAX_RETRY_RATE = "primgate_max_retry_rate"
 CANARY_VERDICT = "canary_verdict"
 CANARY_STEPS = "canary_steps"
 CANARY = "primgate_canary"
@@ -62,6 +70,26 @@ def payments_from_prop(value: object) -> list[Payment]:
     if not isinstance(value, str) or not value:
         return []
     return [Payment(**item) for item in json.loads(value)]
+
+
+def retry_props(summary: RetrySummary) -> dict[str, object]:
+    """An item's transient-fault retries: count, requests sent, and what each retry was for."""
+    return {
+        RETRIES: summary.retries,
+        REQUESTS: summary.requests,
+        RETRIED_REQUESTS: summary.retried,
+        RETRY_LOG: json.dumps(list(summary.events)),
+    }
+
+
+def _retry_log_from_prop(value: object) -> tuple[str, ...]:
+    if not isinstance(value, str) or not value:
+        return ()
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return ()
+    return tuple(str(x) for x in items) if isinstance(items, list) else ()
 
 
 def _int_or_none(value: object) -> int | None:
@@ -112,4 +140,11 @@ def record_from_report(
         worker=worker,
         server=str(props.get(SERVER, "")),
         holdout=bool(props.get(HOLDOUT, False)),
+        retries=int(props.get(RETRIES, 0) or 0),
+        requests=int(props.get(REQUESTS, 0) or 0),
+        retried_requests=int(props.get(RETRIED_REQUESTS, 0) or 0),
+        retry_log=_retry_log_from_prop(props.get(RETRY_LOG)),
+        prim_max_retry_rate=(
+            float(props[MAX_RETRY_RATE]) if props.get(MAX_RETRY_RATE) not in (None, "") else None
+        ),
     )

@@ -141,8 +141,12 @@ class PrimgateSession:
             import httpx
 
             from pytest_primgate.settings import get_settings
+            from pytest_primgate.transport.retry import retrying_transport
 
-            self._http = httpx.Client(timeout=get_settings(self.config).timeout)
+            settings = get_settings(self.config)
+            self._http = httpx.Client(
+                timeout=settings.timeout, transport=retrying_transport(settings.retry_policy)
+            )
         return self._http
 
     def payer(self, request: pytest.FixtureRequest) -> X402Client | None:
@@ -186,7 +190,11 @@ class PrimgateSession:
 
     def scenario_env(self) -> dict[str, str]:
         """Environment handed to smoke scripts (where the sandbox is, which run this is)."""
+        from pytest_primgate.settings import get_settings
+        from pytest_primgate.transport.retry import policy_env
+
         env = {"PRIMGATE_RUN_ID": self.run.run_id}
+        env.update(policy_env(get_settings(self.config).retry_policy))
         if self.ledger_dir() is not None:
             env["PRIMGATE_LEDGER"] = self.run.ledger
         if self.sandbox_url:

@@ -8,10 +8,14 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_primgate.urlmap import UrlMap
+
+if TYPE_CHECKING:
+    from pytest_primgate.transport.policy import RetryPolicy
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
 
@@ -65,6 +69,18 @@ class Settings:
     canary_llms_dir: Path | None = None
     max_response_bytes: int = 10 * 1024 * 1024
     """Cap on the decoded bytes read per HTTP response (``--primgate-max-response-bytes``)."""
+    transient_retries: int = 3
+    retry_budget: float = 10.0
+    retry_after_cap: float = 5.0
+    max_retry_rate: float = 20.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The transient-fault retry policy of every client of the run."""
+        from pytest_primgate.transport.policy import RetryPolicy
+
+        return RetryPolicy(retries=self.transient_retries, budget=self.retry_budget,
+                           retry_after_cap=self.retry_after_cap)
 
     @property
     def mode(self) -> str:
@@ -173,6 +189,22 @@ def _split_csv(values: list[str]) -> tuple[str, ...]:
     return tuple(part.strip() for raw in values for part in raw.split(",") if part.strip())
 
 
+def _number(config: pytest.Config, option: str, ini: str, *, integer: bool = False) -> float:
+    """An option's value, else its ini key's; a clear usage error when not a number >= 0."""
+    value = config.getoption(option)
+    source = "--" + option.replace("_", "-")
+    if value is None:
+        value, source = config.getini(ini), ini
+    try:
+        number = int(str(value)) if integer else float(str(value).strip().rstrip("%"))
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise pytest.UsageError(f"{source} expects {kind}, got {value!r}") from None
+    if number < 0:
+        raise pytest.UsageError(f"{source} must not be negative, got {value!r}")
+    return number
+
+
 def build_settings(config: pytest.Config) -> Settings:
     """Read and validate the options; raises ``pytest.UsageError`` with the option's name."""
     opt = config.getoption
@@ -242,6 +274,11 @@ def build_settings(config: pytest.Config) -> Settings:
                                   "--primgate-holdout-threshold"),
         holdout_label=opt("primgate_holdout_label"),
         spawn_timeout=float(opt("primgate_spawn_timeout")),
+        transient_retries=int(_number(config, "primgate_transient_retries",
+                                      "primgate_transient_retries", integer=True)),
+        retry_budget=_number(config, "primgate_retry_budget", "primgate_retry_budget"),
+        retry_after_cap=_number(config, "primgate_retry_after_cap", "primgate_retry_after_cap"),
+        max_retry_rate=_number(config, "primgate_max_retry_rate", "primgate_max_retry_rate"),
         canary=bool(opt("primgate_canary")),
         canary_endpoint=opt("primgate_canary_endpoint") or None,
         canary_model=opt("primgate_canary_model") or None,

@@ -23,6 +23,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from pytest_primgate.bounded import DEFAULT_MAX_BYTES, ResponseLimitError, request_bounded
+from pytest_primgate.transport.retry import ANSWERS_EXTENSION, REPLAY_SAFE_EXTENSION
 from pytest_primgate.urlmap import UrlMap
 
 if TYPE_CHECKING:
@@ -176,6 +177,12 @@ def _why(exc: httpx.HTTPError) -> str:
     return str(exc) if isinstance(exc, ResponseLimitError) else type(exc).__name__
 
 
+REGISTER_RETRY = {REPLAY_SAFE_EXTENSION: True, ANSWERS_EXTENSION: frozenset({409})}
+"""A repeated registration is answered 409 (already registered): harmless to re-send."""
+FAUCET_RETRY = {REPLAY_SAFE_EXTENSION: True, ANSWERS_EXTENSION: frozenset({429})}
+"""A repeated drip is answered 429 (recently funded), an answer to keep, not a blip to retry."""
+
+
 def _head(response: httpx.Response) -> str:
     return response.text[:200].replace("\n", " ")
 
@@ -190,6 +197,7 @@ def register(
         response = request_bounded(
             client, "POST", url, max_bytes=max_bytes,
             json={"address": wallet.address, "signature": signature, "timestamp": stamp},
+            extensions=REGISTER_RETRY,
         )
     except httpx.HTTPError as exc:
         raise WalletError(f"wallet registration at {url} failed: {_why(exc)}") from None
@@ -222,7 +230,8 @@ def fund(
     url = urlmap.rewrite(FAUCET_USDC_URL)
     try:
         response = request_bounded(
-            client, "POST", url, max_bytes=max_bytes, json={"address": wallet.address}
+            client, "POST", url, max_bytes=max_bytes, json={"address": wallet.address},
+            extensions=FAUCET_RETRY,
         )
     except httpx.HTTPError as exc:
         raise WalletError(f"faucet at {url} failed: {_why(exc)}") from None

@@ -22,6 +22,7 @@ from eth_account import Account
 from pytest_primgate.filelock import lock_exclusive, unlock
 from pytest_primgate.fixtures.payment import WALLET_SETUP_KEY
 from pytest_primgate.settings import Settings, get_settings
+from pytest_primgate.transport.retry import RetryLog, retrying_transport
 from pytest_primgate.wallet import Wallet, WalletError, fund, load_wallet, register
 from pytest_primgate.x402.client import X402Client, make_x402_client
 from pytest_primgate.x402.ledger import Ledger
@@ -47,14 +48,20 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             unlock(handle)
 
 
-def setup_wallet(http: httpx.Client, wallet: Wallet, settings: Settings) -> str:
-    """Register (201 or 409) and fund when below the minimum balance; says what happened."""
+def setup_wallet(
+    http: httpx.Client, wallet: Wallet, settings: Settings, log: RetryLog | None = None
+) -> str:
+    """Register (201 or 409) and fund when below the minimum balance; says what happened
+    (and how many transient faults ``http``'s transport retried, counted in ``log``)."""
     status = register(http, wallet, settings.urlmap, max_bytes=settings.max_response_bytes)
     if status not in REGISTERED_OK:
         raise WalletError(f"wallet registration answered {status} (expected 201 or 409)")
     funding = fund(http, wallet, settings.urlmap, settings.min_balance,
                    max_bytes=settings.max_response_bytes)
-    return f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
+    done = f"wallet {wallet.address} ({wallet.source}): registration {status}; {funding}"
+    if log is not None and log.retries:
+        done += f"; {log.retries} transient {'retry' if log.retries == 1 else 'retries'}"
+    return done
 
 
 def _shared_key(directory: Path) -> Any:
@@ -109,9 +116,12 @@ def targets_prim(config: pytest.Config, items: Sequence[pytest.Item] = ()) -> bo
     return any(isinstance(item, PrimgateItem) for item in items)
 
 
-def _setup_or_skip(http: httpx.Client, wallet: Wallet, settings: Settings, prim: bool) -> str:
+def _setup_or_skip(
+    http: httpx.Client, wallet: Wallet, settings: Settings, prim: bool,
+    log: RetryLog | None = None,
+) -> str:
     if prim:
-        return setup_wallet(http, wallet, settings)
+        return setup_wallet(http, wallet, settings, log)
     return (f"wallet {wallet.address} ({wallet.source}): no prim.sh wallet or faucet in this "
             "run; registration and funding skipped")
 
@@ -140,11 +150,13 @@ def prepare(
     worker under ``--spawn``, where every worker has its own wallet); ``prim=False`` (the run
     does not target prim.sh, see ``targets_prim``) only loads it."""
     settings = get_settings(config)
-    with httpx.Client(timeout=settings.timeout) as http:
+    log = RetryLog()
+    transport = retrying_transport(settings.retry_policy, log=log)
+    with httpx.Client(timeout=settings.timeout, transport=transport) as http:
         shared = shared_dir(config, tmp_path_factory)
         if shared is None or own_wallet_per_worker(config):
             wallet = config.stash.get(LOADED_KEY, None) or load_wallet(settings)
-            config.stash[WALLET_SETUP_KEY] = _setup_or_skip(http, wallet, settings, prim)
+            config.stash[WALLET_SETUP_KEY] = _setup_or_skip(http, wallet, settings, prim, log)
             return wallet
         with file_lock(shared / "primgate-wallet.lock"):
             wallet = config.stash.get(LOADED_KEY, None) or load_wallet(
@@ -154,7 +166,7 @@ def prepare(
             if record.exists():
                 done = str(json.loads(record.read_text())["setup"])
             else:
-                done = _setup_or_skip(http, wallet, settings, prim)
+                done = _setup_or_skip(http, wallet, settings, prim, log)
                 record.write_text(json.dumps({"setup": done}))
             config.stash[WALLET_SETUP_KEY] = done
             return wallet
@@ -179,4 +191,5 @@ def make_client(config: pytest.Config, wallet: Wallet, shared: Path | None) -> X
     return make_x402_client(
         wallet.account, policy, timeout=settings.timeout, network=settings.network,
         rewrite=settings.urlmap.rewrite, ledger=Ledger(directory),
+        transport=retrying_transport(settings.retry_policy),
     )

@@ -1,5 +1,7 @@
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/_helpers.sh"
 require_sandbox
-command -v curl >/dev/null 2>&1 || loud_skip "NO CURL" "curl is not installed"
-curl -fsS -m 10 "$PRIMGATE_SANDBOX_URL/infer/" || loud_fail "GET $PRIMGATE_SANDBOX_URL/infer/ failed"
+# primgate fetch (not curl): it retries transient faults the way the plan tests do, and the
+# scenario item records those retries.
+primgate_cmd fetch "https://infer.prim.sh/" --no-setup \
+    || loud_fail "GET https://infer.prim.sh/ (the sandbox's /infer/) failed"

@@ -19,9 +19,13 @@ import json
 import os
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_primgate.urlmap import UrlMap
+
+if TYPE_CHECKING:
+    from pytest_primgate.transport.policy import RetryPolicy
+    from pytest_primgate.transport.retry import RetryLog
 
 SANDBOX_PRIMS = ("wallet", "faucet", "store", "search", "infer", "spawn", "email")
 
@@ -54,6 +58,16 @@ def add_parser(sub: Any) -> None:
                         help="cap on the decoded bytes read per response (default 10 MiB)")
     parser.add_argument("--no-setup", action="store_true",
                         help="skip wallet registration and faucet funding")
+    parser.add_argument("--transient-retries", type=int, default=None, metavar="N",
+                        help="re-sends per request after a transient fault; 0 turns retrying "
+                        "off (default $PRIMGATE_TRANSIENT_RETRIES, else 3)")
+    parser.add_argument("--replay-safe", action="store_true",
+                        help="the request may be re-sent after a reset even when it reached the "
+                        "server (e.g. a paid POST: the unpaid request is answered 402 unprocessed "
+                        "and the signed one settles its nonce once)")
+    parser.add_argument("--retry-budget", type=float, default=None, metavar="SECONDS",
+                        help="no retry starts later than this after a request's first send "
+                        "(default $PRIMGATE_RETRY_BUDGET, else 10)")
     parser.set_defaults(run=run)
 
 
@@ -83,12 +97,44 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _policy(args: argparse.Namespace) -> RetryPolicy:
+    """The run's policy from the environment (set for scenario scripts), options win."""
+    from pytest_primgate.transport.retry import policy_from_env
+
+    policy = policy_from_env(os.environ)
+    if args.transient_retries is not None:
+        policy = dataclasses.replace(policy, retries=int(args.transient_retries))
+    if args.retry_budget is not None:
+        policy = dataclasses.replace(policy, budget=float(args.retry_budget))
+    return policy
+
+
+def _report_retries(log: RetryLog) -> None:
+    """Retries go to stderr and, inside a scenario item, to its retry log file."""
+    from pytest_primgate.transport.retry import LOG_FILE_ENV, RetrySummary, append_log_file
+
+    summary = RetrySummary.of(log)
+    for event in summary.events:
+        print(f"primgate fetch: retried {event}", file=sys.stderr)
+    path = os.environ.get(LOG_FILE_ENV)
+    if path:
+        try:
+            append_log_file(path, summary)
+        except OSError as exc:
+            print(f"primgate fetch: cannot write {LOG_FILE_ENV}: {exc}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Send the request; see the module docstring for exit codes."""
     import httpx
 
     from pytest_primgate.bounded import DEFAULT_MAX_BYTES, ResponseLimitError, send_bounded
     from pytest_primgate.settings import Settings
+    from pytest_primgate.transport.retry import (
+        REPLAY_SAFE_EXTENSION,
+        RetryLog,
+        retrying_transport,
+    )
     from pytest_primgate.wallet import WalletError, fund, load_wallet, register
     from pytest_primgate.x402.client import make_x402_client
     from pytest_primgate.x402.codec import parse_challenge
@@ -108,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--timeout and --max-response-bytes must be positive and finite")
         if not ((cli_max is None or cli_max.is_finite()) and min_balance.is_finite()):
             raise ValueError("amounts must be finite")
+        policy_retry = _policy(args)
     except (ValueError, ArithmeticError) as exc:
         return _fail(f"invalid argument: {exc}")
     method = (args.method or ("POST" if body is not None else "GET")).upper()
@@ -129,9 +176,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the wallet module's errors are one-line and secret-free
         return _fail(f"no wallet: {exc}")
     target = urlmap.rewrite(args.url)
+    log = RetryLog()
+    transport = retrying_transport(policy_retry, log=log)
     try:
         with make_x402_client(wallet.account, policy, timeout=args.timeout,
-                              ledger=ledger) as client:
+                              ledger=ledger, transport=transport) as client:
             if not args.no_setup and targets_prim(urlmap, args.url):
                 register(client, wallet, urlmap, max_bytes=max_bytes)
                 fund(client, wallet, urlmap, min_balance, max_bytes=max_bytes)
@@ -139,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
             def send(request: httpx.Request) -> httpx.Response:
                 return send_bounded(client, request, max_bytes=max_bytes, deadline=args.timeout)
 
-            request = client.build_request(method, target, json=body)
+            extensions = {REPLAY_SAFE_EXTENSION: True} if args.replay_safe else None
+            request = client.build_request(method, target, json=body, extensions=extensions)
             response = send(request)
             if response.status_code == 402:
                 response = client.pay(request, parse_challenge(response), test_id="", send=send)
@@ -153,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except httpx.HTTPError as exc:
         return _fail(f"{method} {target} failed: {type(exc).__name__}: {exc}")
+    finally:
+        _report_retries(log)
     sys.stdout.write(response.text)
     if response.text and not response.text.endswith("\n"):
         sys.stdout.write("\n")

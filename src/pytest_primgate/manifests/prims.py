@@ -39,6 +39,8 @@ class Prim:
     path: str
     line: int
     """1-based line of the entry (or of the file's first key)."""
+    max_retry_rate: float | None = None
+    """``gates.max_retry_rate``: percent of requests needing a retry above which it is UNSTABLE."""
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -247,5 +249,11 @@ def load_prims(paths: Sequence[Path]) -> PrimRegistry:
             note=str(merged.get("note") or ""),
             path=str(source_path),
             line=line,
+            max_retry_rate=_max_retry_rate(gates),
         ))
     return PrimRegistry(prims, [w for w in warnings if w])
+
+
+def _max_retry_rate(gates: Any) -> float | None:
+    value = gates.get("max_retry_rate") if isinstance(gates, dict) else None
+    return float(value) if value is not None else None

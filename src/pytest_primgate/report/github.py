@@ -8,7 +8,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_primgate.gate import GateResult, Row, format_percent, format_rate, prim_label
+from pytest_primgate.gate import (
+    GateResult,
+    Row,
+    format_percent,
+    format_rate,
+    prim_label,
+    unstable_text,
+)
 from pytest_primgate.model import ItemRecord, Payment
 from pytest_primgate.report.terminal import COUNT_COLUMNS, spend_line
 
@@ -67,6 +74,13 @@ def annotations(result: GateResult) -> list[str]:
             title=f"primgate WARN {prim_label(record.prim)} ({record.status_class})",
             file=_file_of(record.nodeid),
         ))
+    for row in result.prim_rows:
+        if row.unstable:
+            kind = "error" if row.verdict == "FAIL" else "warning"
+            lines.append(command(
+                kind, f"{prim_label(row.name)} ({row.status_class}) {unstable_text(row)}",
+                title=f"primgate {row.verdict} UNSTABLE {prim_label(row.name)}",
+            ))
     lines.extend(command("error", line, title="primgate infra error") for line in result.infra)
     return lines
 
@@ -90,7 +104,8 @@ def _row_cells(row: Row) -> list[str]:
     return [
         row.kind, prim_label(row.name) if is_prim else row.name,
         (row.status or "unknown") if is_prim else "", *counts, row.rate_text,
-        format_percent(row.threshold) if is_prim else "", VERDICT_ICON[row.verdict],
+        format_percent(row.threshold) if is_prim else "",
+        VERDICT_ICON[row.verdict] + (" UNSTABLE" if row.unstable else ""),
     ]
 
 
@@ -102,7 +117,8 @@ def step_summary_markdown(result: GateResult, payments: Sequence[Payment], title
     """The gate as markdown: verdict, table, failing items, loud skips, infra, spend."""
     lines = [f"## {title}", "", f"**{_cell(result.verdict_line)}**", ""]
     lines.append(_md_row(MD_HEADER))
-    lines.append("|" + "|".join("---:" if 3 <= i <= 10 else "---" for i in range(len(MD_HEADER)))
+    numeric = range(3, 5 + len(COUNT_COLUMNS))
+    lines.append("|" + "|".join("---:" if i in numeric else "---" for i in range(len(MD_HEADER)))
                  + "|")
     lines.extend(_md_row(_row_cells(row)) for row in [*result.group_rows, *result.prim_rows])
     totals = [str(getattr(result.totals, name)) for name in COUNT_COLUMNS]

@@ -47,6 +47,9 @@ def tally_json(tally: Tally) -> dict[str, Any]:
         "passed": tally.passed, "failed": tally.failed, "blocked": tally.blocked,
         "skipped": tally.skipped, "unreachable": tally.unreachable, "flaky": tally.flaky,
         "not_run": tally.not_run, "pass_rate": tally.pass_rate,
+        "retries": tally.retries, "requests": tally.requests,
+        "retried_requests": tally.retried_requests,
+        "retry_rate": float(tally.retry_rate) if tally.retry_rate is not None else None,
     }
 
 
@@ -55,6 +58,7 @@ def row_json(row: Row) -> dict[str, Any]:
     data: dict[str, Any] = {"name": row.name, **tally_json(row.tally), "verdict": row.verdict}
     if row.kind == "prim":
         data.update(status=row.status, status_class=row.status_class, threshold=row.threshold)
+        data.update(unstable=row.unstable, max_retry_rate=row.max_retry_rate)
     return data
 
 

@@ -13,7 +13,7 @@ from pytest_primgate.gate import GateResult, Row, Tally, format_percent, format_
 from pytest_primgate.model import ItemRecord, Payment
 
 USDC_DECIMALS = 6
-COUNT_COLUMNS = ("passed", "failed", "blocked", "skipped", "unreachable", "flaky")
+COUNT_COLUMNS = ("passed", "failed", "blocked", "skipped", "unreachable", "flaky", "retries")
 HEADER = ("", "name", "status", *COUNT_COLUMNS, "rate %", "threshold %", "verdict")
 RIGHT = frozenset(range(3, 3 + len(COUNT_COLUMNS) + 2))
 """Columns aligned right (counts and percentages)."""
@@ -89,7 +89,7 @@ def _row_cells(row: Row) -> list[str]:
     status = (row.status or "unknown") if row.kind == "prim" else ""
     return [
         row.kind, name, status, *_counts(row.tally), row.rate_text,
-        format_percent(row.threshold) if row.kind == "prim" else "", row.verdict,
+        format_percent(row.threshold) if row.kind == "prim" else "", row.verdict_text,
     ]
 
 

@@ -27,6 +27,8 @@ class FaultSpec:
     ``rate`` (seeded random); with neither set they hit every matching request.
     ``per_url`` counts ``every`` separately for each request target (path and query), so the
     pattern one client sees does not depend on what concurrent clients send (xdist runs).
+    ``hits`` (with ``every``) makes the last K of every N matches fail: ``every=3,hits=2`` hits
+    requests 2, 3, 5, 6, ... ("two requests in three").
     """
 
     path_glob: str = "*"
@@ -39,6 +41,7 @@ class FaultSpec:
     malformed_json: bool = False
     seed: int = 0
     per_url: bool = False
+    hits: int = 1
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -47,6 +50,10 @@ class FaultSpec:
             raise FaultSpecError(f"fault spec: status must be 100-599, got {self.status}")
         if self.every < 0:
             raise FaultSpecError("fault spec: every must be >= 0")
+        if not 1 <= self.hits <= max(self.every, 1):
+            raise FaultSpecError(
+                f"fault spec: hits must be between 1 and every ({self.every}), got {self.hits}"
+            )
         if not 0.0 <= self.rate <= 1.0:
             raise FaultSpecError(f"fault spec: rate must be between 0 and 1, got {self.rate}")
 
@@ -76,7 +83,7 @@ def _convert(key: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
-        if key in ("every", "seed"):
+        if key in ("every", "seed", "hits"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
@@ -172,10 +179,10 @@ class _Rule:
         self.count += 1
         spec = self.spec
         if spec.every > 0:
+            seen = self.count
             if spec.per_url:
                 seen = self.per_target[target] = self.per_target.get(target, 0) + 1
-                return seen % spec.every == 0
-            return self.count % spec.every == 0
+            return (seen - 1) % spec.every >= spec.every - spec.hits
         if spec.rate > 0.0:
             return self.rng.random() < spec.rate
         return True

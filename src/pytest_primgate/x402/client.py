@@ -290,10 +290,12 @@ def make_x402_client(
     rewrite: Callable[[str], str] | None = None,
     counter: SpendCounter | None = None,
     ledger: Ledger | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> X402Client:
     """A paying client; ``network`` pins payments to one network (CAIP-2 or v1 name);
     ``rewrite`` maps each request URL (``UrlMap.rewrite``) before it is sent; ``ledger``
     holds the committed total the budget applies to and the payment log (shared between
-    processes when it has a directory)."""
+    processes when it has a directory); ``transport`` (e.g. the retrying one) sits below the
+    payment flow, so a re-sent paid request carries the same authorization."""
     return X402Client(account, policy, timeout=timeout, network=network, rewrite=rewrite,
-                      counter=counter, ledger=ledger)
+                      counter=counter, ledger=ledger, transport=transport)

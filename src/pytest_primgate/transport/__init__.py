@@ -1,0 +1,1 @@
+"""HTTP transport layers shared by every client of a run (plan tests, wallet set-up, x402)."""
