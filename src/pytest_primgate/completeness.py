@@ -126,10 +126,13 @@ def placeholder(
 
 
 def final_records(
-    config: pytest.Config, records: Sequence[ItemRecord], reason: str
+    config: pytest.Config, records: Sequence[ItemRecord], reason: str,
+    reported_elsewhere: Iterable[str] = (),
 ) -> list[ItemRecord]:
     """One record per selected item: the last reported one, else ``not_run`` with ``reason``.
-    Items reported but not in the selected set (none expected) are kept too."""
+    Items reported but not in the selected set (none expected) are kept too;
+    ``reported_elsewhere`` (canary items, whose results are not gate records) get none."""
+    elsewhere = set(reported_elsewhere)
     by_nodeid: dict[str, ItemRecord] = {}
     for record in records:
         earlier = by_nodeid.get(record.nodeid)
@@ -140,7 +143,7 @@ def final_records(
     for nodeid in selected(config):
         if nodeid in by_nodeid:
             out.append(by_nodeid.pop(nodeid))
-        else:
+        elif nodeid not in elsewhere:
             out.append(placeholder(config, nodeid, "not_run", reason))
     out.extend(by_nodeid.values())
     return out

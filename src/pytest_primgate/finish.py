@@ -71,9 +71,10 @@ def finish_run(
 
     state.join_ledger()
     why = "not run: the run was interrupted" if state.interrupted else "no result (not run)"
-    records = final_records(config, state.records, why)
-    state.records[:] = records
     canaries = list(state.canary_results)
+    records = final_records(config, state.records, why,
+                            reported_elsewhere=(str(c.get("nodeid")) for c in canaries))
+    state.records[:] = records
     canary_misses = canary_report.canary_misses(canaries)
     gates = prim_gates(records, settings)
     missing = grow_only_missing(config, settings)
