@@ -84,13 +84,17 @@ def test_empty_directory_is_nothing_verified(pytester: pytest.Pytester, mode: st
         "primgate: PASSED — nothing verified (allowed by --primgate-allow-empty)")
 
 
-def test_owner_task_typo_and_empty_groups_verify_nothing(pytester: pytest.Pytester) -> None:
+def test_owner_task_typo_is_a_usage_error_and_empty_groups_verify_nothing(
+    pytester: pytest.Pytester,
+) -> None:
     smoke(pytester, {"ok": "exit 0\n"})
     result = ci(pytester, "no-xdist", "--owner-task", "tt", sandbox=False)
-    agree(result, pytester, "NOTHING VERIFIED", 2)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown owner task 'tt'; known owner tasks: t*"])
+    assert "primgate: PASSED" not in result.stdout.str()
+    assert not (pytester.path / "out").exists()
     write(pytester.path, plan({}))
-    (pytester.path / "out").rename(pytester.path / "out-1")
-    result = ci(pytester, "no-xdist", "--owner-task", "tt", sandbox=False)
+    result = ci(pytester, "no-xdist", "-k", "nomatch", sandbox=False)
     agree(result, pytester, "NOTHING VERIFIED", 2)
 
 

@@ -44,7 +44,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     (["--primgate-quorum", "0"],
      "--primgate-quorum must be between 1 and --primgate-runs (3), got 0"),
     (["--primgate-threshold", "store=120"],
-     "--primgate-threshold must be a percentage from 0 to 100, got 120"),
+     "--primgate-threshold store must be a percentage from 0 to 100, got '120'"),
     (["--primgate-holdout-threshold", "-1"],
      "--primgate-holdout-threshold must be a percentage from 0 to 100, got -1"),
     (["--primgate-owner-task", "nobody"],

@@ -150,18 +150,15 @@ def prepare(
     worker under ``--spawn``, where every worker has its own wallet); ``prim=False`` (the run
     does not target prim.sh, see ``targets_prim``) only loads it."""
     settings = get_settings(config)
+    wallet = load(config, tmp_path_factory)  # the same wallet {{agent_address}} names
     log = RetryLog()
     transport = retrying_transport(settings.retry_policy, log=log)
     with httpx.Client(timeout=settings.timeout, transport=transport) as http:
         shared = shared_dir(config, tmp_path_factory)
         if shared is None or own_wallet_per_worker(config):
-            wallet = config.stash.get(LOADED_KEY, None) or load_wallet(settings)
             config.stash[WALLET_SETUP_KEY] = _setup_or_skip(http, wallet, settings, prim, log)
             return wallet
         with file_lock(shared / "primgate-wallet.lock"):
-            wallet = config.stash.get(LOADED_KEY, None) or load_wallet(
-                settings, new_account=lambda: _shared_key(shared)
-            )
             record = shared / f"primgate-wallet-{wallet.address.lower()}.json"
             if record.exists():
                 done = str(json.loads(record.read_text())["setup"])
