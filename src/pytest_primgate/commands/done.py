@@ -245,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
     missing = missing_scripts(manifest_path, selected)
     outcomes = [ScenarioOutcome(o.name, "error", f"script not found: {missing[o.name]}", None)
                 if o.name in missing else o for o in outcomes]
-    return report(task, outcomes)
+    order = {s.name: i for i, s in enumerate(selected)}  # manifest order, whatever ran first
+    return report(task, sorted(outcomes, key=lambda o: order.get(o.name, len(order))))
 
 
 def report(task: str, outcomes: Sequence[ScenarioOutcome]) -> int:
