@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pytest_primgate.manifests.errors import ManifestError
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -46,30 +44,21 @@ class RouteEntry:
         return f"{self.method} {self.path}"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Records the 1-based line of every mapping under ``__line__``."""
-
-
-def _mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    out = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
-    out["__line__"] = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def _read(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(str(path), None, "", f"cannot read prim file: {exc}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ManifestError(str(path), line, "", f"invalid YAML: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(str(path), None, "", f"invalid YAML: {exc}") from None
+    """The prim file through prims' loader (alias bombs and deep nesting refused before
+    expansion), ``__line__`` kept on every mapping."""
+    from pytest_primgate.manifests.prims import _load_yaml
+
+    def drop_key_lines(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_key_lines(v) for k, v in value.items() if k != "__key_lines__"}
+        if isinstance(value, list):
+            return [drop_key_lines(v) for v in value]
+        return value
+
+    return drop_key_lines(_load_yaml(path))
 
 
 def _entry(path: Path, prim: str, raw: Any, field: str, line: int) -> RouteEntry:
