@@ -120,13 +120,6 @@ def short_name_note_for(config: pytest.Config) -> str | None:
     return short_name_note(typed) if typed else None
 
 
-def options_skipped() -> list[str]:
-    """Short option names another plugin owns."""
-    from pytest_primgate.options import skipped_short_names
-
-    return skipped_short_names()
-
-
 FROZE_KEY = pytest.StashKey[bool]()
 
 

@@ -38,11 +38,6 @@ def _taken_option_names(parser: pytest.Parser) -> set[str]:
     return names
 
 
-def skipped_short_names() -> list[str]:
-    """Short names that another plugin owns, so only the ``--primgate-`` form exists."""
-    return list(_SKIPPED_SHORT_NAMES)
-
-
 def typed_short_names(args: Sequence[str]) -> list[str]:
     """Short names another plugin owns that appear in ``args`` (``--group`` or ``--group=1``)."""
     return [
