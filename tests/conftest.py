@@ -18,6 +18,11 @@ def _fixed_order_in_pytester(request: pytest.FixtureRequest) -> None:
     if "pytester" in request.fixturenames and find_spec("pytest_randomly") is not None:
         request.getfixturevalue("pytester")
         request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", FIXED_ORDER)
+    if "pytester" in request.fixturenames:
+        # pytest prints untruncated summaries when CI is set: inner runs must look the same
+        # on a CI machine as in a terminal, since tests read their output.
+        for name in ("CI", "BUILD_NUMBER"):
+            request.getfixturevalue("monkeypatch").delenv(name, raising=False)
 
 
 def _preload_native_modules() -> None:

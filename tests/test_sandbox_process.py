@@ -80,7 +80,7 @@ def _first_line_then_stop(argv: list[str], sig: int) -> tuple[str, int]:
         url = line.removeprefix("sandbox listening on ").strip()
         assert httpx.get(url + "/store/").status_code == 200
         proc.send_signal(sig)
-        return line, proc.wait(timeout=10)
+        return line, proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
