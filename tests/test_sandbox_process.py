@@ -72,7 +72,7 @@ def test_start_sandbox_reports_a_busy_port() -> None:
 
 
 def _first_line_then_stop(argv: list[str], sig: int) -> tuple[str, int]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         assert proc.stdout is not None
