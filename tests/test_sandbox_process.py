@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -96,6 +98,45 @@ def test_python_m_prints_first_line_and_exits_cleanly_on_sigterm() -> None:
     )
     assert line.startswith("sandbox listening on http://127.0.0.1:")
     assert code == 0
+
+
+def _hammer(url: str, stop: threading.Event) -> None:
+    with httpx.Client(timeout=2) as client:
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            with contextlib.suppress(httpx.HTTPError):
+                client.get(url + "/store/", headers={"Connection": "close"})
+
+
+def test_sigterm_during_busy_serving_still_stops_the_sandbox() -> None:
+    """A signal that lands while a request is being accepted must not be swallowed."""
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_primgate.sandbox", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        stop = threading.Event()
+
+        threads: list[threading.Thread] = []
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().decode().removeprefix("sandbox listening on ").strip()
+            threads = [threading.Thread(target=_hammer, args=(url, stop)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def test_primgate_sandbox_command_first_line_and_sigint() -> None:

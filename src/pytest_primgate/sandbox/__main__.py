@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 
 from pytest_primgate.sandbox.config import SandboxConfig, add_arguments, from_args
 from pytest_primgate.sandbox.faults import FaultSpecError
 from pytest_primgate.sandbox.process import LISTENING_PREFIX
-
-
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to leave ``serve_forever``."""
-
-
-def _on_term(signum: int, frame: FrameType | None) -> None:
-    raise _Stop()
 
 
 def serve(config: SandboxConfig) -> int:
@@ -33,14 +26,21 @@ def serve(config: SandboxConfig) -> int:
         app.close()
         print(f"sandbox: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
-    previous = signal.signal(signal.SIGTERM, _on_term)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Raising here could land inside socketserver's request handling, whose
+        # ``except Exception`` would swallow it; ask serve_forever to return instead.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         print(f"{LISTENING_PREFIX}{server.url}", flush=True)
         server.serve_forever(poll_interval=0.2)
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.server_close()
         app.close()
     return 0
