@@ -29,9 +29,14 @@ def _preload_native_modules() -> None:
     """Import C-extension-backed modules before any pytester snapshot can drop them.
 
     pytester restores ``sys.modules`` after each test; re-importing pycryptodome's cffi
-    bindings or cryptography's Rust bindings in the same process then fails.
+    bindings or cryptography's Rust bindings in the same process then fails. httpx imports
+    httpcore lazily, in its first transport: first imported inside an in-process pytester
+    run, httpcore would be imported a second time later, and httpx's error mapping (built
+    once, from the first copy) would let the second copy's ``httpcore.ReadError`` through
+    unmapped, failing whichever test met a reset next.
     """
     import fabric  # noqa: F401
+    import httpcore  # noqa: F401
     from eth_account import Account
 
     Account.encrypt(b"\x01" * 32, "preload", kdf="pbkdf2", iterations=1)
