@@ -119,20 +119,23 @@ def test_every_third_request_failing_is_absorbed_by_majority(
     assert data["totals"]["passed"] == 6
     assert data["totals"]["flaky"] == 6
     assert prim_row(data, "store")["verdict"] == "PASS"
-    for test in data["tests"]:
-        assert test["attempt_outcomes"] == ["P", "F", "P"]
+    for test in data["tests"]:  # the first two run at once: either may get the 500
+        assert sorted(test["attempt_outcomes"][:2]) == ["F", "P"]
+        assert test["attempt_outcomes"][2] == "P"
 
 
 def test_every_third_request_failing_globally_passes_by_majority(
     pytester: pytest.Pytester,
 ) -> None:
-    """SPEC's case as stated: a server failing every third request (one process)."""
+    """SPEC's case as stated: a server failing every third request (one process, one
+    request at a time: a global counter hands the failures to whichever requests arrive
+    third, so with requests in flight at once two attempts of one item may both get one)."""
     prim_yaml(pytester.path, "store", "live")
     write(pytester.path, plan({"store": [
         t(f"ST-{i}", f"https://store.prim.sh/?i={i}") for i in range(6)
     ]}))
     result = gate(pytester, "no-xdist", "--primgate-sandbox-fault",
-                  "path=/store/*,every=3,status=500")
+                  "path=/store/*,every=3,status=500", "--primgate-concurrency", "1")
     assert result.ret == 0, result.stdout.str()
     data = results(pytester.path / "out")
     assert data["totals"]["passed"] == 6 and data["totals"]["flaky"] > 0
@@ -143,7 +146,7 @@ def test_every_third_failing_with_a_single_run_fails(pytester: pytest.Pytester) 
     write(pytester.path, plan({"store": [
         t(f"ST-{i}", f"https://store.prim.sh/?i={i}") for i in range(6)
     ]}))
-    result = gate(pytester, "no-xdist", "--primgate-runs", "1",
+    result = gate(pytester, "no-xdist", "--primgate-runs", "1", "--primgate-concurrency", "1",
                   "--primgate-sandbox-fault", "path=/store/*,every=3,status=500")
     assert result.ret == 1
     data = results(pytester.path / "out")

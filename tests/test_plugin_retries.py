@@ -33,7 +33,10 @@ def proxy(sandbox: SandboxHandle) -> Iterator[FaultProxy]:
 
 
 def run(pytester: pytest.Pytester, proxy: FaultProxy, *args: str) -> pytest.RunResult:
+    """One request at a time: the proxy's rules (``hits=(3,)``) count requests in arrival
+    order, which concurrent items would make a matter of timing."""
     return pytester.runpytest_subprocess(
+        "--primgate-concurrency", "1",
         "--primgate", "-p", "no:cacheprovider", "--primgate-wallet", "ephemeral",
         "--primgate-base-url", f"*.prim.sh={proxy.url}/{{prim}}",
         "--primgate-results-dir", "out", "--junit-xml", "junit.xml", "--primgate-runs", "1",
@@ -211,7 +214,7 @@ def test_unstable_verdict(
     _unstable_plan(pytester.path, status, gates)
     result = pytester.runpytest_subprocess(
         "--primgate", "--primgate-sandbox", "-p", "no:cacheprovider", "--primgate-ci",
-        "--primgate-runs", "1", "--primgate-results-dir", "out",
+        "--primgate-runs", "1", "--primgate-results-dir", "out", "--primgate-concurrency", "1",
         "--primgate-sandbox-fault", "path=/store/*,every=2,status=503", *args,
     )
     out = result.stdout.str()

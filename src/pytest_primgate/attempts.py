@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,15 +33,23 @@ class Decided:
         return ",".join(LETTERS[a.outcome] for a in self.attempts)
 
 
-def run_attempts(attempt: Callable[[], AttemptResult], runs: int, quorum: int) -> Decided:
+def run_attempts(
+    attempt: Callable[[], AttemptResult], runs: int, quorum: int, *, parallel: bool = False
+) -> Decided:
     """Run ``attempt`` up to ``runs`` times; pass with ``quorum`` passes, stop once decided.
 
     A skipped or unreachable attempt ends the loop at once: retrying cannot turn a missing
     endpoint or an exit 77 into a verdict, and the item is reported loudly instead.
+
+    ``parallel``: the first ``quorum`` attempts run at once (on threads), a further one only
+    when they split. They are read in order by the same rule, so the outcome, the attempts
+    and the deciding attempt are those of the sequential loop (an attempt the sequential
+    loop would not have needed is dropped, its requests counted by the retry log).
     """
     done: list[AttemptResult] = []
+    ahead = concurrently(attempt, min(quorum, runs)) if parallel and runs > 1 else []
     while True:
-        result = attempt()
+        result = ahead.pop(0) if ahead else attempt()
         done.append(result)
         if result.outcome in ("skipped", "unreachable", "blocked"):
             return Decided(result.outcome, tuple(done), result)
@@ -50,3 +60,39 @@ def run_attempts(attempt: Callable[[], AttemptResult], runs: int, quorum: int) -
         if decision is False or len(done) >= runs:
             last_fail = next(a for a in reversed(done) if a.outcome != "passed")
             return Decided("failed", tuple(done), last_fail)
+
+
+def concurrently(attempt: Callable[[], AttemptResult], count: int) -> list[AttemptResult]:
+    """``count`` calls of ``attempt`` at once (each in a copy of this context), in call order.
+
+    An exception of any call is raised after all of them have ended.
+    """
+    if count <= 1:
+        return [attempt()] if count == 1 else []
+    results: list[AttemptResult | BaseException | None] = [None] * count
+
+    def one(index: int) -> None:
+        try:
+            results[index] = attempt()
+        except BaseException as exc:
+            results[index] = exc
+
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(one, i), daemon=True,
+                         name=f"primgate-attempt-{i}")
+        for i in range(1, count)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        one(0)
+    finally:
+        for thread in threads:
+            thread.join()
+    out: list[AttemptResult] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        assert result is not None
+        out.append(result)
+    return out

@@ -7,7 +7,6 @@ API). ``reportinfo`` points at the manifest line, so IDE "go to test" lands on t
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import tempfile
@@ -20,8 +19,7 @@ import pytest
 
 from pytest_primgate import records as rp
 from pytest_primgate.attempts import Decided, run_attempts
-from pytest_primgate.checks import needs_payment
-from pytest_primgate.gate import effective_runs, status_class
+from pytest_primgate.gate import status_class
 from pytest_primgate.manifests.errors import ManifestError
 from pytest_primgate.manifests.plan import paused_gc
 from pytest_primgate.model import AttemptResult
@@ -34,8 +32,8 @@ if TYPE_CHECKING:
     from pytest_primgate.manifests.plan import Plan, PlanGroup, PlanTest
     from pytest_primgate.manifests.prims import Prim, PrimRegistry
     from pytest_primgate.manifests.smoke import Scenario, SmokeManifest
+    from pytest_primgate.plan_work import PlanWork
 
-WALLET_VARIABLES = frozenset({"agent_address", "eip191_sig"})
 
 
 class ManifestCollectError(Exception):
@@ -259,86 +257,31 @@ class PlanItem(PrimgateItem):
     def internal_error(self) -> None:
         get_runstate(self.config).record(self.plan.path, self.test.id, "failed", {})
 
+    def work(self, order: int | None) -> PlanWork:
+        """What ``plan_work.compute`` reads of this item."""
+        from pytest_primgate.plan_work import PlanWork
+
+        return PlanWork(self.plan, self.test, self.nodeid, self.redact, self.runs_override,
+                        order)
+
     def run_primgate(self, request: pytest.FixtureRequest) -> None:
+        from pytest_primgate.plan_batch import RequestFixtures, get_batch
+        from pytest_primgate.plan_work import compute
+
         config = self.config
-        settings = get_settings(config)
-        session = get_session(config)
-        state = get_runstate(config)
-        test = self.test
-        plan_key = self.plan.path
-        if test.skip:
-            reason = "skipped in plan" if self.redact else (test.notes or "skipped in plan")
-            state.record(plan_key, test.id, "skipped", {})
-            _finish(self, _single(AttemptResult("skipped", reason)), {})
-        blocker = state.blocker(plan_key, test.depends_on)
-        if blocker is not None:
-            dep, outcome = blocker
-            state.record(plan_key, test.id, "blocked", {})
-            reason = f"blocked by {dep} ({outcome})"
-            if self.redact:
-                reason = f"blocked by a dependency ({outcome})"
-            _finish(
-                self, _single(AttemptResult("blocked", reason)),
-                {rp.BLOCKED_BY: "" if self.redact else dep},
+        batch = get_batch(config)
+        result = batch.take(self, request)
+        if result is None:
+            result = compute(
+                self.work(batch.order.get(self.nodeid)), settings=get_settings(config),
+                session=get_session(config), state=get_runstate(config),
+                fixtures=RequestFixtures(request),
+                slot=batch.slot if batch.allowed else None, parallel_attempts=batch.allowed,
             )
-        from pytest_primgate.plan_runner import prepare, run_attempt
-
-        variables = dict(session.base_variables)
-        variables.update(settings.variables)
-        variables.update(state.variables(plan_key))
-        prepared = prepare(test, variables, settings.urlmap)
-        if WALLET_VARIABLES & set(prepared.unresolved):
-            try:
-                variables.update(session.wallet_variables(request))
-            except Exception as exc:  # an unusable wallet source blames no prim
-                state.record(plan_key, test.id, "not_run", {})
-                _infra_stop(self, f"wallet could not be loaded: {exc}")
-            variables.update(settings.variables)
-            prepared = prepare(test, variables, settings.urlmap)
-        if prepared.unresolved:
-            names = ", ".join("{{" + n + "}}" for n in prepared.unresolved)
-            reason = f"unresolved variable {names} in {prepared.unresolved_in}"
-            state.record(plan_key, test.id, "blocked", {})
-            _finish(
-                self,
-                _single(AttemptResult(
-                    "blocked", "unresolved variable" if self.redact else reason
-                )),
-                {rp.BLOCKED_BY: "" if self.redact else names},
-            )
-        runs, quorum = self.runs_override or effective_runs(
-            test.method, test.retry, settings.runs, settings.quorum
-        )
-        if needs_payment(test):
-            problem = session.payer_problem(request)
-            if problem is not None:
-                state.record(plan_key, test.id, "not_run", {})
-                _infra_stop(self, problem)
-        paid_before = session.payment_count()
-
-        from pytest_primgate.x402.networks import pinned_network
-
-        plan_network = pinned_network(self.plan.network)
-
-        def attempt() -> AttemptResult:
-            return run_attempt(
-                test, prepared, http=session.http_client(), payer=lambda: session.payer(request),
-                test_id=self.nodeid, redact=self.redact, timeout=settings.timeout,
-                network=plan_network,
-                max_bytes=settings.max_response_bytes,
-            )
-
-        from pytest_primgate.transport.retry import RetrySummary, recording
-
-        with recording() as retry_log:
-            decided = run_attempts(attempt, runs, quorum)
-        state.record(plan_key, test.id, decided.outcome, decided.deciding.captures)
-        paid = session.payments_since(paid_before)
-        if self.redact:
-            paid = [dataclasses.replace(p, url="") for p in paid]
-        extra: dict[str, object] = {rp.PAYMENTS: rp.payments_to_prop(paid)}
-        extra.update(rp.retry_props(RetrySummary.of(retry_log, redact=self.redact)))
-        _finish(self, decided, extra)
+        if result.decided is None:
+            _infra_stop(self, result.infra)
+        else:
+            _finish(self, result.decided, result.extra)
 
 
 class CanaryItem(PrimgateItem):

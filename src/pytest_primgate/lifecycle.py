@@ -175,6 +175,9 @@ def configure_node(node: Any) -> None:
     config: pytest.Config = node.config
     session = get_session(config)
     node.workerinput["primgate_run"] = session.run.to_workerinput()
+    from pytest_primgate.plan_batch import RUN_AHEAD_KEY, worker_may_run_ahead
+
+    node.workerinput[RUN_AHEAD_KEY] = worker_may_run_ahead(config)
     if session.sandbox_url:
         node.workerinput["primgate_sandbox_url"] = session.sandbox_url
 
@@ -337,6 +340,9 @@ def dry_run(session: pytest.Session) -> None:
 def sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Decide the gate, write the results file and CI artifacts, set the exit status."""
     config = session.config
+    from pytest_primgate.plan_batch import stop_batch
+
+    stop_batch(config)  # nothing computed ahead outlives the run (interrupt, -x)
     if is_worker(config) or SESSION_KEY not in config.stash:
         return
     settings = get_settings(config)

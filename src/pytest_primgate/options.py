@@ -142,6 +142,13 @@ def add_options(parser: pytest.Parser) -> None:
                     help="a prim whose share of requests needing a retry exceeds this is "
                     "UNSTABLE (default 20; ini primgate_max_retry_rate, prim.yaml "
                     "gates.max_retry_rate)")
+    group.addoption("--primgate-concurrency", type=int, default=None, metavar="N",
+                    help="plan tests whose dependencies are done run at once, at most N "
+                    "requests in flight per process; 1 runs them one by one (default 8; "
+                    "ini primgate_concurrency)")
+    group.addoption("--primgate-max-per-host", type=int, default=None, metavar="N",
+                    help="at most N requests in flight to one host per process (default 8; "
+                    "ini primgate_max_per_host)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
     group.addoption("--primgate-min-balance", default="1.00", metavar="USDC",
@@ -205,6 +212,10 @@ def add_options(parser: pytest.Parser) -> None:
                   default="5")
     parser.addini("primgate_max_retry_rate", "percent of requests needing a retry above which "
                   "a prim is UNSTABLE", default="20")
+    parser.addini("primgate_concurrency", "plan tests in flight at once per process (1: one "
+                  "by one)", default="8")
+    parser.addini("primgate_max_per_host", "requests in flight to one host per process",
+                  default="8")
     parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")
     parser.addini("primgate_max_response_bytes", "cap on the decoded bytes read per response",
                   default="10MiB")

@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_primgate.x402.client import X402Client
 
 SESSION_KEY = pytest.StashKey["PrimgateSession"]()
+_HTTP_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,10 @@ class PrimgateSession:
 
     def http_client(self) -> httpx.Client:
         """The keep-alive client for free requests (one per process)."""
+        with _HTTP_LOCK:
+            return self._http_client()
+
+    def _http_client(self) -> httpx.Client:
         if self._http is None:
             import httpx
 
@@ -187,6 +193,10 @@ class PrimgateSession:
     def payments_since(self, count: int) -> list[Payment]:
         """Payments made after ``payment_count()`` returned ``count``."""
         return self._client_payments()[count:]
+
+    def payments_of(self, test_id: str) -> list[Payment]:
+        """Payments this process made for one item (by node id), oldest first."""
+        return [p for p in self._client_payments() if p.test_id == test_id]
 
     def scenario_env(self) -> dict[str, str]:
         """Environment handed to smoke scripts (where the sandbox is, which run this is)."""

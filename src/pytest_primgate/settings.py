@@ -73,6 +73,10 @@ class Settings:
     retry_budget: float = 10.0
     retry_after_cap: float = 5.0
     max_retry_rate: float = 20.0
+    concurrency: int = 8
+    """Plan tests computed at once per process (``--primgate-concurrency``; 1: sequential)."""
+    max_per_host: int = 8
+    """Requests in flight to one host per process (``--primgate-max-per-host``)."""
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -205,6 +209,15 @@ def _number(config: pytest.Config, option: str, ini: str, *, integer: bool = Fal
     return number
 
 
+def _at_least_one(config: pytest.Config, name: str) -> int:
+    """A whole-number option (or its ini key, same name) that must be at least 1."""
+    number = int(_number(config, name, name, integer=True))
+    if number < 1:
+        source = "--" + name.replace("_", "-") if config.getoption(name) is not None else name
+        raise pytest.UsageError(f"{source} must be at least 1, got {number}")
+    return number
+
+
 def build_settings(config: pytest.Config) -> Settings:
     """Read and validate the options; raises ``pytest.UsageError`` with the option's name."""
     opt = config.getoption
@@ -279,6 +292,8 @@ def build_settings(config: pytest.Config) -> Settings:
         retry_budget=_number(config, "primgate_retry_budget", "primgate_retry_budget"),
         retry_after_cap=_number(config, "primgate_retry_after_cap", "primgate_retry_after_cap"),
         max_retry_rate=_number(config, "primgate_max_retry_rate", "primgate_max_retry_rate"),
+        concurrency=_at_least_one(config, "primgate_concurrency"),
+        max_per_host=_at_least_one(config, "primgate_max_per_host"),
         canary=bool(opt("primgate_canary")),
         canary_endpoint=opt("primgate_canary_endpoint") or None,
         canary_model=opt("primgate_canary_model") or None,

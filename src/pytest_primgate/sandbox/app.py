@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -58,6 +59,8 @@ class SandboxApp:
         self._lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
         self.prim_counts: dict[str, list[int]] = {}
+        self._now: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
         """Per prim: ``[requests, payments, errors]`` (for ``/v1/metrics``)."""
         self.router = Router()
         v1 = set(self.config.v1_routes)
@@ -74,6 +77,31 @@ class SandboxApp:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str
     ) -> SandboxResponse:
         """Answer one request; ``headers`` has lower-case names, ``host`` is the Host header."""
+        prim = target.partition("?")[0].lstrip("/").partition("/")[0]
+        if prim == ADMIN_PREFIX:
+            return self._handle(method, target, headers, body, host)
+        with self._in_flight(prim):
+            return self._handle(method, target, headers, body, host)
+
+    @contextlib.contextmanager
+    def _in_flight(self, prim: str) -> Iterator[None]:
+        """Count the requests being answered at once, in total and per prim (their maxima
+        are in ``GET /_sandbox/state`` as ``in_flight``)."""
+        with self._lock:
+            self._now[prim] += 1
+            self._now[""] += 1
+            for key in (prim, ""):
+                self._peak[key] = max(self._peak[key], self._now[key])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._now[prim] -= 1
+                self._now[""] -= 1
+
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str
+    ) -> SandboxResponse:
         path, _, query = target.partition("?")
         prim, _, rest = path.lstrip("/").partition("/")
         rest = "/" + rest
@@ -172,10 +200,13 @@ class SandboxApp:
                 p: {"requests": c[0], "payments": c[1], "errors": c[2]}
                 for p, c in self.prim_counts.items()
             }
+            in_flight = {"max": self._peak[""],
+                         "max_by_prim": {p: n for p, n in self._peak.items() if p}}
         out: dict[str, Any] = {
             "requests": requests,
             "prims": prims,
             "faults": [spec.to_dict() for spec in self.faults.specs],
+            "in_flight": in_flight,
             "state": {name: obj.snapshot() for name, obj in self.state.items()},
         }
         out["ledger"] = self.ledger.snapshot()
@@ -187,6 +218,7 @@ class SandboxApp:
         with self._lock:
             self.request_counts.clear()
             self.prim_counts.clear()
+            self._peak.clear()
         self.faults.reset_counters()
         objects = {id(o): o for o in [self.ledger, self.paywall, *self.state.values()]}
         for obj in objects.values():
