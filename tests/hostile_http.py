@@ -93,6 +93,14 @@ def _serve(conn: socket.socket) -> None:
                     break
                 conn.sendall(bytes([byte]))
                 time.sleep(1.0)
+        elif path == "/late":  # answers once, then the next request after ?ms=N
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 2\r\n\r\n{}")
+            second, _ = _read_request(conn)
+            time.sleep(int(second.partition("ms=")[2] or "0") / 1000)
+            body = b'{"late":true}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         elif path == "/ok":
             body = b'{"ok":true}'
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -237,6 +237,39 @@ def test_paid_call_through_the_x402_client_is_bounded(hostile: str, tmp_path: Pa
     assert time.monotonic() - started < DEADLINE + 2 * MARGIN
 
 
+def test_a_deadline_on_a_reused_connection_cuts_no_other_threads_request(hostile: str) -> None:
+    """Items run concurrently on one client: when one request's deadline passes while its
+    reused connection has not answered, a request of another thread, waiting on its own
+    reused connection at that moment, still gets its answer."""
+    from pytest_primgate.transport.policy import RetryPolicy
+    from pytest_primgate.transport.retry import retrying_transport
+
+    transport = retrying_transport(RetryPolicy(retries=0))
+    outcome: dict[str, object] = {}
+    with httpx.Client(timeout=DEADLINE, transport=transport) as client:
+
+        def dripped() -> None:
+            assert request_bounded(client, "GET", f"{hostile}/keep").json() == {}
+            try:
+                request_bounded(client, "GET", f"{hostile}/keep/again")
+            except NoCompleteResponse as exc:
+                outcome["dripped"] = exc
+
+        def late() -> None:
+            assert request_bounded(client, "GET", f"{hostile}/late").json() == {}
+            time.sleep(DEADLINE / 2)  # waiting while the other deadline passes
+            wait = int(DEADLINE * 0.8 * 1000)
+            outcome["late"] = request_bounded(client, "GET", f"{hostile}/late?ms={wait}").json()
+
+        threads = [threading.Thread(target=dripped), threading.Thread(target=late)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(DEADLINE * 4)
+    assert isinstance(outcome.get("dripped"), NoCompleteResponse)
+    assert outcome.get("late") == {"late": True}
+
+
 def test_header_drip_on_a_reused_keep_alive_connection_ends_at_the_deadline(
     hostile: str,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pytest_primgate.gate import attempt_decision
@@ -62,6 +63,20 @@ def run_attempts(
             return Decided("failed", tuple(done), last_fail)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+POOL_THREADS = 32
+"""Threads for the extra attempts of all items: long-lived, so their connections are reused."""
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="primgate-attempt")
+        return _POOL
+
+
 def concurrently(attempt: Callable[[], AttemptResult], count: int) -> list[AttemptResult]:
     """``count`` calls of ``attempt`` at once (each in a copy of this context), in call order.
 
@@ -77,18 +92,12 @@ def concurrently(attempt: Callable[[], AttemptResult], count: int) -> list[Attem
         except BaseException as exc:
             results[index] = exc
 
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(one, i), daemon=True,
-                         name=f"primgate-attempt-{i}")
-        for i in range(1, count)
-    ]
-    for thread in threads:
-        thread.start()
+    others = [_pool().submit(contextvars.copy_context().run, one, i) for i in range(1, count)]
     try:
         one(0)
     finally:
-        for thread in threads:
-            thread.join()
+        for other in others:
+            other.result()
     out: list[AttemptResult] = []
     for result in results:
         if isinstance(result, BaseException):

@@ -55,10 +55,11 @@ class NoCompleteResponse(ResponseLimitError):
         super().__init__(f"no complete response within {deadline:g} s")
 
 
-_CLIENT_SOCKETS: weakref.WeakKeyDictionary[httpx.Client, set[socket.socket]] = (
+_CLIENT_SOCKETS: weakref.WeakKeyDictionary[httpx.Client, dict[int, set[socket.socket]]] = (
     weakref.WeakKeyDictionary()
 )
-"""Sockets each client opened (seen on connect or on a response): its keep-alive pool."""
+"""Sockets each client used, by thread (seen on connect or on a response): the keep-alive
+pool a thread's requests draw from (``transport.per_thread`` gives each thread its own)."""
 _CLAIMED: set[socket.socket] = set()
 """Sockets an unfinished request is known to use."""
 _REGISTRY_LOCK = threading.Lock()
@@ -68,12 +69,14 @@ class _Guard:
     """One request's deadline: the sockets it uses, shut down when the deadline passes.
 
     A request on a reused keep-alive connection has no socket known until its headers
-    arrive; if its deadline passes before, the client's sockets that no other request
-    claims are shut down (idle ones reconnect on next use).
+    arrive; if its deadline passes before, the sockets this thread used with the client that
+    no other request claims are shut down (idle ones reconnect on next use). With a pool per
+    thread that is exactly the one the request waits on.
     """
 
     def __init__(self, deadline: float, client: httpx.Client | None = None) -> None:
         self.client = client
+        self.thread = threading.get_ident()
         self.deadline = deadline
         self.expires = time.monotonic() + deadline
         self.fired = False
@@ -94,7 +97,8 @@ class _Guard:
             return
         with _REGISTRY_LOCK:
             if self.client is not None:
-                known = _CLIENT_SOCKETS.setdefault(self.client, set())
+                by_thread = _CLIENT_SOCKETS.setdefault(self.client, {})
+                known = by_thread.setdefault(self.thread, set())
                 known.difference_update([s for s in known if s.fileno() == -1])
                 known.add(sock)
             _CLAIMED.add(sock)
@@ -112,8 +116,8 @@ class _Guard:
             sockets = list(self._sockets)
         if not sockets and self.client is not None:
             with _REGISTRY_LOCK:
-                sockets = [s for s in _CLIENT_SOCKETS.get(self.client, ())
-                           if s not in _CLAIMED and s.fileno() != -1]
+                used = _CLIENT_SOCKETS.get(self.client, {}).get(self.thread, ())
+                sockets = [s for s in used if s not in _CLAIMED and s.fileno() != -1]
         for sock in sockets:
             _shutdown(sock)
 

@@ -274,5 +274,10 @@ def policy_from_env(environ: dict[str, str] | os._Environ[str], **defaults: floa
 def retrying_transport(
     policy: RetryPolicy, *, log: RetryLog | None = None, **transport_kwargs: Any
 ) -> RetryTransport:
-    """A ``RetryTransport`` over a fresh ``httpx.HTTPTransport(**transport_kwargs)``."""
-    return RetryTransport(httpx.HTTPTransport(**transport_kwargs), policy, log=log)
+    """A ``RetryTransport`` over ``httpx.HTTPTransport(**transport_kwargs)`` pools, one per
+    thread (``PerThreadTransport``: deadlines stay exact when items run concurrently)."""
+    from pytest_primgate.transport.per_thread import PerThreadTransport
+
+    return RetryTransport(
+        PerThreadTransport(lambda: httpx.HTTPTransport(**transport_kwargs)), policy, log=log
+    )
