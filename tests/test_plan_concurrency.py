@@ -35,6 +35,15 @@ def sandbox() -> Iterator[tuple[str, SandboxApp]]:
         yield handle.url, app
 
 
+def _store_gets(pytester: pytest.Pytester, app: SandboxApp, count: int,
+                latency_ms: int = 0) -> None:
+    """A plan of ``count`` independent free GETs; the sandbox answers each after ``latency_ms``."""
+    if latency_ms:
+        app.faults.replace(parse_faults([f"latency={latency_ms}"]))
+    write(pytester.path, plan({"g": [t(f"S-{i}", f"https://store.prim.sh/?i={i}")
+                                      for i in range(count)]}))
+
+
 def _run(
     pytester: pytest.Pytester, out: str, *args: str
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -163,9 +172,7 @@ def test_concurrency_1_sends_one_request_at_a_time(
     pytester: pytest.Pytester, sandbox: tuple[str, SandboxApp]
 ) -> None:
     url, app = sandbox
-    app.faults.replace(parse_faults(["latency=20"]))
-    write(pytester.path, plan({"s": [t(f"S-{i}", f"https://store.prim.sh/?i={i}")
-                                      for i in range(8)]}))
+    _store_gets(pytester, app, 8, latency_ms=20)
     result, _ = _run(pytester, "out", "--primgate-base-url", f"*.prim.sh={url}/{{prim}}",
                      "--primgate-concurrency", "1")
     assert result.ret == 0, result.stdout.str()
@@ -202,8 +209,7 @@ def test_an_item_a_hook_marks_skip_is_not_run_ahead(
     """A skip (or skipif / xfail / usefixtures) marker added by a hook keeps the item out of
     the executor: pytest decides at its turn, and a skipped item sends nothing."""
     url, app = sandbox
-    write(pytester.path, plan({"g": [t(f"S-{i}", f"https://store.prim.sh/?i={i}")
-                                      for i in range(4)]}))
+    _store_gets(pytester, app, 4)
     pytester.makeconftest("""
         import pytest
 
@@ -221,9 +227,7 @@ def test_interrupted_run_with_work_in_flight_is_not_passed(
     pytester: pytest.Pytester, sandbox: tuple[str, SandboxApp]
 ) -> None:
     url, app = sandbox
-    app.faults.replace(parse_faults(["latency=200"]))
-    write(pytester.path, plan({"g": [t(f"S-{i}", f"https://store.prim.sh/?i={i}")
-                                      for i in range(12)]}))
+    _store_gets(pytester, app, 12, latency_ms=200)
     pytester.makeconftest("""
         def pytest_runtest_logreport(report):
             if report.when == "call" and report.nodeid.endswith("S-2"):
