@@ -7,6 +7,7 @@ Aggregation happens only where reports converge: the xdist controller, or the si
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import os
 import sys
@@ -41,6 +42,9 @@ def sandbox_hosts(url: str) -> dict[str, str]:
 
 def configure(config: pytest.Config) -> None:
     """Create this process's session; on the controller start the sandbox and spawned workers."""
+    # pytest collects garbage in its unconfigure hook and in a cleanup its unraisable plugin
+    # registers at configure, after ours: this cleanup runs after both (last in, first out).
+    config.add_cleanup(functools.partial(_unfreeze, config))
     settings = get_settings(config)
     if settings.dry_run and hasattr(config.option, "dist"):
         config.option.dist = "no"
@@ -139,15 +143,20 @@ def collection_finished(session: pytest.Session) -> None:
         from pytest_primgate.completeness import remember_items
 
         remember_items(config, session.items)
-    if len(session.items) >= FREEZE_MIN_ITEMS:
+    if len(session.items) >= FREEZE_MIN_ITEMS and not config.stash.get(FROZE_KEY, False):
         gc.freeze()
-        session.config.stash[FROZE_KEY] = True
+        config.stash[FROZE_KEY] = True
+
+
+def _unfreeze(config: pytest.Config) -> None:
+    """Give the frozen items back to the cyclic GC (in-process runs, e.g. pytester, go on)."""
+    if config.stash.get(FROZE_KEY, False):
+        config.stash[FROZE_KEY] = False
+        gc.unfreeze()
 
 
 def unconfigure(config: pytest.Config) -> None:
     """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
-    if config.stash.get(FROZE_KEY, False):
-        gc.unfreeze()
     guard = config.stash.get(SIGNALS_KEY, None)
     if guard is not None:
         guard.begin_finish()
