@@ -235,7 +235,7 @@ class PlanGroupNode(pytest.Collector):
                 canary.setup_canary(self.plan, group, self.prims)
                 items.append(canary)
             return items
-        with paused_gc():
+        with paused_gc(freeze=True):  # items live to the session's end: no GC walks them
             for test_id in group.test_ids:
                 test = self.plan.tests[test_id]
                 item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)

@@ -150,9 +150,12 @@ def collection_finished(session: pytest.Session) -> None:
 
 def _unfreeze(config: pytest.Config) -> None:
     """Give the frozen items back to the cyclic GC (in-process runs, e.g. pytester, go on)."""
+    from pytest_primgate.manifests.plan import thaw
+
     if config.stash.get(FROZE_KEY, False):
         config.stash[FROZE_KEY] = False
         gc.unfreeze()
+    thaw()
 
 
 def unconfigure(config: pytest.Config) -> None:
