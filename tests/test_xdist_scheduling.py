@@ -181,3 +181,22 @@ def test_an_escaped_depends_on_key_still_links_its_tests(pytester: pytest.Pytest
     _components.cache_clear()
     ids = [f"smoke-test-plan.json::g::{x}" for x in ("A", "B")]
     assert work_units(ids, pytester.path, workers=2) == [[0, 1]]
+
+
+def test_plans_named_on_the_command_line_are_read_while_workers_start(
+    pytester: pytest.Pytester,
+) -> None:
+    from pytest_primgate import xdist_scheduling
+    from pytest_primgate.lifecycle import named_plans
+
+    ids = shaped_plan(pytester.path, chains=2, chain_len=3, reads=10)
+    (pytester.path / "other.json").write_text("{}")
+    config = pytester.parseconfigure("-p", "xdist", "--tx", "2*popen", "--primgate", ".")
+    plans = named_plans(config)
+    assert plans == [str(config.rootpath / "smoke-test-plan.json")]
+    xdist_scheduling._components.cache_clear()
+    sched = DependencyScheduling(config, plans=plans)
+    sent = run_to_end(sched, [FakeWorker("gw0"), FakeWorker("gw1")], ids)
+    assert sorted(sent["gw0"] + sent["gw1"]) == list(range(len(ids)))
+    info = xdist_scheduling._components.cache_info()
+    assert (info.misses, info.hits) == (1, 1), "read once, ahead; found by the scheduling pass"

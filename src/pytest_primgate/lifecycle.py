@@ -12,6 +12,7 @@ import gc
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,10 +217,34 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
     from pytest_primgate.xdist_scheduling import CRASH_SAFE, DependencyScheduling
 
     if dist == "load":
-        return DependencyScheduling(config, log)
+        return DependencyScheduling(config, log, plans=named_plans(config))
     if dist in CRASH_SAFE:
         return CRASH_SAFE[dist](config, log)
     return None
+
+
+def named_plans(config: pytest.Config) -> list[str]:
+    """Plan files the command line names, or that sit directly in a directory it names,
+    spelled ``rootdir / path`` as the scheduler reads them (deeper plans are read on demand)."""
+    from pytest_primgate.discovery import matches
+
+    globs = get_settings(config).plan_globs
+    root = config.rootpath
+    found: list[str] = []
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0])
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+        try:
+            candidates = sorted(path.iterdir()) if path.is_dir() else [path]
+            for candidate in candidates:
+                if candidate.suffix == ".json" and candidate.is_file() and matches(
+                    candidate, globs, root
+                ):
+                    spelled = Path(os.path.normpath(candidate.absolute())).relative_to(root)
+                    found.append(str(root / spelled))
+        except (OSError, ValueError):  # unreadable, or outside the rootdir: read on demand
+            continue
+    return found
 
 
 def collection_failed(config: pytest.Config, report: pytest.CollectReport) -> None:
