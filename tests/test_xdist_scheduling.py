@@ -152,3 +152,51 @@ def test_more_workers_than_units_shuts_down_the_idle_ones(pytester: pytest.Pytes
     assert sorted(i for s in sent.values() for i in s) == list(range(len(ids)))
     assert sum(1 for s in sent.values() if s) == 1
     assert all(w.shutting_down for w in workers)
+
+
+def test_a_plan_without_dependencies_is_bundled_without_decoding(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_primgate import xdist_scheduling
+
+    def refuse(text: str) -> None:
+        raise AssertionError("a plan without depends_on was decoded")
+
+    ids = shaped_plan(pytester.path, chains=0, chain_len=0, reads=40)
+    xdist_scheduling._components.cache_clear()
+    monkeypatch.setattr(xdist_scheduling.json, "loads", refuse)
+    units = work_units(ids, pytester.path, workers=2)
+    assert [len(u) for u in units] == [5] * 8 + [1]
+    assert sorted(i for u in units for i in u) == list(range(len(ids)))
+
+
+def test_an_escaped_depends_on_key_still_links_its_tests(pytester: pytest.Pytester) -> None:
+    from pytest_primgate.xdist_scheduling import _components
+
+    tests = [t("A", "https://store.prim.sh/"), t("B", "https://store.prim.sh/")]
+    tests[1]["depends_on"] = ["A"]
+    path = write(pytester.path, plan({"g": tests}))
+    text = path.read_text().replace('"depends_on"', '"depends\\u005fon"')
+    path.write_text(text)
+    _components.cache_clear()
+    ids = [f"smoke-test-plan.json::g::{x}" for x in ("A", "B")]
+    assert work_units(ids, pytester.path, workers=2) == [[0, 1]]
+
+
+def test_plans_named_on_the_command_line_are_read_while_workers_start(
+    pytester: pytest.Pytester,
+) -> None:
+    from pytest_primgate import xdist_scheduling
+    from pytest_primgate.lifecycle import named_plans
+
+    ids = shaped_plan(pytester.path, chains=2, chain_len=3, reads=10)
+    (pytester.path / "other.json").write_text("{}")
+    config = pytester.parseconfigure("-p", "xdist", "--tx", "2*popen", "--primgate", ".")
+    plans = named_plans(config)
+    assert plans == [str(config.rootpath / "smoke-test-plan.json")]
+    xdist_scheduling._components.cache_clear()
+    sched = DependencyScheduling(config, plans=plans)
+    sent = run_to_end(sched, [FakeWorker("gw0"), FakeWorker("gw1")], ids)
+    assert sorted(sent["gw0"] + sent["gw1"]) == list(range(len(ids)))
+    info = xdist_scheduling._components.cache_info()
+    assert (info.misses, info.hits) == (1, 1), "read once, ahead; found by the scheduling pass"

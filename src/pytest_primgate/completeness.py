@@ -18,25 +18,28 @@ import pytest
 from pytest_primgate import records as rp
 from pytest_primgate.model import ItemRecord
 
-SELECTED_KEY = pytest.StashKey[dict[str, dict[str, Any] | None]]()
+Facts = tuple[tuple[str, object], ...]
+"""An item's static properties, as the (shared) pairs of its ``user_properties``."""
+
+SELECTED_KEY = pytest.StashKey[dict[str, Facts | None]]()
 """Selected primgate node ids -> static properties (None until known: xdist controller)."""
 
 CRASH_WHEN = "???"
 """``when`` of the report pytest-xdist makes for the item a crashed worker was running."""
 
-STATIC_KEYS = (
+STATIC_KEYS = frozenset({
     rp.KIND, rp.NODEID, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS,
     rp.THRESHOLD,
-)
+})
 
 
 def remember_items(config: pytest.Config, items: Iterable[pytest.Item]) -> None:
     """Selected set of a single-process run (or a worker): the items' static properties."""
-    selected: dict[str, dict[str, Any] | None] = {}
+    selected: dict[str, Facts | None] = {}
     for item in items:
-        props = rp.as_dict(item.user_properties)
-        if rp.KIND in props:
-            selected[item.nodeid] = {k: props[k] for k in STATIC_KEYS if k in props}
+        facts = [p for p in item.user_properties if p[0] in STATIC_KEYS]
+        if facts and (facts[0][0] == rp.KIND or rp.KIND in rp.as_dict(facts)):
+            selected[item.nodeid] = tuple(facts)
     config.stash[SELECTED_KEY] = selected
 
 
@@ -44,7 +47,7 @@ def remember_ids(config: pytest.Config, ids: Sequence[str]) -> None:
     """Selected set on the xdist controller, from the first worker's collection."""
     if SELECTED_KEY in config.stash:
         return
-    chosen: dict[str, dict[str, Any] | None] = {
+    chosen: dict[str, Facts | None] = {
         nodeid: None for nodeid in ids if is_manifest_nodeid(nodeid)
     }
     config.stash[SELECTED_KEY] = chosen
@@ -58,7 +61,7 @@ def is_manifest_nodeid(nodeid: str) -> bool:
     )
 
 
-def selected(config: pytest.Config) -> dict[str, dict[str, Any] | None]:
+def selected(config: pytest.Config) -> dict[str, Facts | None]:
     """The selected set (empty when never learnt, e.g. collection failed)."""
     return config.stash.get(SELECTED_KEY, {})
 
@@ -118,7 +121,8 @@ def placeholder(
     config: pytest.Config, nodeid: str, outcome: str, reason: str, worker: str = ""
 ) -> ItemRecord:
     """A record for a selected item that ended without a primgate report."""
-    facts = selected(config).get(nodeid) or facts_from_nodeid(config, nodeid)
+    known = selected(config).get(nodeid)
+    facts = rp.as_dict(known) if known else facts_from_nodeid(config, nodeid)
     props = {**facts, rp.OUTCOME: outcome, rp.REASON: reason}
     record = rp.record_from_report(nodeid, "call", outcome, props, reason, 0.0, worker)
     assert record is not None

@@ -66,20 +66,33 @@ def _mark(marker: str, /, **kwargs: str) -> pytest.MarkDecorator:
 
 def _prim_markers(item: pytest.Item, prim: Prim | None, service: str) -> dict[str, object]:
     """Markers and static properties that tie an item to its prim and gate class."""
+    marker, props = _prim_facts(prim, service)
+    item.add_marker(marker)
+    return dict(props)
+
+
+@functools.lru_cache(maxsize=1024)
+def _prim_facts(
+    prim: Prim | None, service: str
+) -> tuple[pytest.MarkDecorator, tuple[tuple[str, object], ...]]:
+    """The prim marker and static properties, one shared tuple per prim (not per item)."""
     prim_id = prim.id if prim is not None else (service.removesuffix(".sh") if service else "")
     status = prim.status if prim is not None else ""
-    cls = status_class(status)
     threshold = prim.threshold if prim is not None else None
-    item.add_marker(_mark("primgate_prim", name=prim_id, status=status or "unknown"))
-    return {
-        rp.PRIM: prim_id,
-        rp.PRIM_STATUS: status or "unknown",
-        rp.STATUS_CLASS: cls,
-        rp.THRESHOLD: "" if threshold is None else str(threshold),
-        rp.MAX_RETRY_RATE: (
-            "" if prim is None or prim.max_retry_rate is None else str(prim.max_retry_rate)
-        ),
-    }
+    return _mark("primgate_prim", name=prim_id, status=status or "unknown"), (
+        (rp.PRIM, prim_id),
+        (rp.PRIM_STATUS, status or "unknown"),
+        (rp.STATUS_CLASS, status_class(status)),
+        (rp.THRESHOLD, "" if threshold is None else str(threshold)),
+        (rp.MAX_RETRY_RATE,
+         "" if prim is None or prim.max_retry_rate is None else str(prim.max_retry_rate)),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_prop(name: str, value: str) -> tuple[str, object]:
+    """One ``(name, value)`` property object for all the items that share the value."""
+    return (name, value)
 
 
 def _finish(item: pytest.Function, decided: Decided, extra: dict[str, object]) -> None:
@@ -220,7 +233,7 @@ class PlanGroupNode(pytest.Collector):
                 canary.setup_canary(self.plan, group, self.prims)
                 items.append(canary)
             return items
-        with paused_gc():
+        with paused_gc(freeze=True):  # items live to the session's end: no GC walks them
             for test_id in group.test_ids:
                 test = self.plan.tests[test_id]
                 item = PlanItem.from_parent(self, name=test.id, callobj=_run_primgate_item)
@@ -240,19 +253,38 @@ class PlanItem(PrimgateItem):
     test: PlanTest
 
     def setup_plan(self, plan: Plan, test: PlanTest, prims: PrimRegistry | None) -> None:
-        """Attach the test and its static facts (markers, gate class, properties)."""
+        """Attach the test and its static facts (markers, gate class, properties).
+
+        Only the node id and test id properties are the item's own; the others are tuples
+        shared by every item with the same group or prim (10,000 items, a few distinct).
+        """
         self.plan = plan
         self.test = test
         self.manifest_line = test.line
-        self.label = f"{test.group}::{test.id} {test.method} {test.endpoint}"
         prim = None
         if prims is not None:
             prim = prims.lookup(service=test.service) or prims.lookup(host=_host(test.endpoint))
+        marker, prim_props = _prim_facts(prim, test.service)
         self.add_marker(_mark("primgate_group", name=test.group))
+        self.add_marker(marker)
         self.user_properties.extend((
-            (rp.KIND, "plan"), (rp.NODEID, self.nodeid), (rp.TEST_ID, test.id),
-            (rp.GROUP, test.group), *_prim_markers(self, prim, test.service).items(),
+            _shared_prop(rp.KIND, "plan"), (rp.NODEID, self.nodeid), (rp.TEST_ID, test.id),
+            _shared_prop(rp.GROUP, test.group), *prim_props,
         ))
+
+    @property
+    def label(self) -> str:
+        """``group::id METHOD endpoint``, built when a report first asks for it."""
+        if self._label is not None:
+            return self._label
+        test = self.test
+        return f"{test.group}::{test.id} {test.method} {test.endpoint}"
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = value
+
+    _label: str | None = None
 
     def internal_error(self) -> None:
         get_runstate(self.config).record(self.plan.path, self.test.id, "failed", {})

@@ -7,10 +7,12 @@ Aggregation happens only where reports converge: the xdist controller, or the si
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +43,9 @@ def sandbox_hosts(url: str) -> dict[str, str]:
 
 def configure(config: pytest.Config) -> None:
     """Create this process's session; on the controller start the sandbox and spawned workers."""
+    # pytest collects garbage in its unconfigure hook and in a cleanup its unraisable plugin
+    # registers at configure, after ours: this cleanup runs after both (last in, first out).
+    config.add_cleanup(functools.partial(_unfreeze, config))
     settings = get_settings(config)
     if settings.dry_run and hasattr(config.option, "dist"):
         config.option.dist = "no"
@@ -139,15 +144,23 @@ def collection_finished(session: pytest.Session) -> None:
         from pytest_primgate.completeness import remember_items
 
         remember_items(config, session.items)
-    if len(session.items) >= FREEZE_MIN_ITEMS:
+    if len(session.items) >= FREEZE_MIN_ITEMS and not config.stash.get(FROZE_KEY, False):
         gc.freeze()
-        session.config.stash[FROZE_KEY] = True
+        config.stash[FROZE_KEY] = True
+
+
+def _unfreeze(config: pytest.Config) -> None:
+    """Give the frozen items back to the cyclic GC (in-process runs, e.g. pytester, go on)."""
+    from pytest_primgate.manifests.plan import thaw
+
+    if config.stash.get(FROZE_KEY, False):
+        config.stash[FROZE_KEY] = False
+        gc.unfreeze()
+    thaw()
 
 
 def unconfigure(config: pytest.Config) -> None:
     """Close clients, tear down spawned servers, stop the sandbox: each always attempted."""
-    if config.stash.get(FROZE_KEY, False):
-        gc.unfreeze()
     guard = config.stash.get(SIGNALS_KEY, None)
     if guard is not None:
         guard.begin_finish()
@@ -207,10 +220,34 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
     from pytest_primgate.xdist_scheduling import CRASH_SAFE, DependencyScheduling
 
     if dist == "load":
-        return DependencyScheduling(config, log)
+        return DependencyScheduling(config, log, plans=named_plans(config))
     if dist in CRASH_SAFE:
         return CRASH_SAFE[dist](config, log)
     return None
+
+
+def named_plans(config: pytest.Config) -> list[str]:
+    """Plan files the command line names, or that sit directly in a directory it names,
+    spelled ``rootdir / path`` as the scheduler reads them (deeper plans are read on demand)."""
+    from pytest_primgate.discovery import matches
+
+    globs = get_settings(config).plan_globs
+    root = config.rootpath
+    found: list[str] = []
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0])
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+        try:
+            candidates = sorted(path.iterdir()) if path.is_dir() else [path]
+            for candidate in candidates:
+                if candidate.suffix == ".json" and candidate.is_file() and matches(
+                    candidate, globs, root
+                ):
+                    spelled = Path(os.path.normpath(candidate.absolute())).relative_to(root)
+                    found.append(str(root / spelled))
+        except (OSError, ValueError):  # unreadable, or outside the rootdir: read on demand
+            continue
+    return found
 
 
 def collection_failed(config: pytest.Config, report: pytest.CollectReport) -> None:

@@ -131,20 +131,38 @@ def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = pull_in_dependencies(items)
     items[:] = order_dependencies(items, plan_order=True)
     if config.pluginmanager.hasplugin("rerunfailures"):
-        opt_out_of_reruns(items)
+        opt_out_of_reruns(items, everywhere=reruns_requested(config))
 
 
 NO_RERUNS = pytest.mark.flaky(reruns=0)
 """pytest-rerunfailures' per-test setting: primgate items retry by majority inside the item."""
 
 
-def opt_out_of_reruns(items: Sequence[pytest.Item]) -> None:
+def opt_out_of_reruns(items: Sequence[pytest.Item], everywhere: bool = True) -> None:
     """``--reruns`` keeps working for plain tests; primgate items are never rerun: their
     attempts are ``--primgate-runs``/``--primgate-quorum`` (one result per item), and a rerun
-    would re-send non-idempotent requests (a second bucket, a second payment)."""
+    would re-send non-idempotent requests (a second bucket, a second payment).
+
+    Without ``everywhere`` (no global reruns asked for) only items that carry a ``flaky``
+    marker get the opt-out: a marked item costs two round trips to pytest-rerunfailures'
+    status server per test under xdist, an unmarked one none.
+    """
     for item in items:
-        if isinstance(item, PrimgateItem):
+        if isinstance(item, PrimgateItem) and (
+            everywhere or item.get_closest_marker("flaky") is not None
+        ):
             item.add_marker(NO_RERUNS)
+
+
+def reruns_requested(config: pytest.Config) -> bool:
+    """Whether pytest-rerunfailures reruns every test (``--reruns`` or the ``reruns`` ini)."""
+    if config.getoption("reruns", None) is not None:
+        return True
+    try:
+        int(config.getini("reruns"))
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_rerun_options(config: pytest.Config) -> None:

@@ -16,10 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from jsonschema.exceptions import ValidationError
 
 from pytest_primgate.manifests.errors import ManifestError
 from pytest_primgate.manifests.jsonlines import LineIndex, plan_positions, pointer_offset
@@ -30,7 +28,9 @@ from pytest_primgate.manifests.limits import (
     line_of,
     loads_json,
 )
-from pytest_primgate.manifests.schema import validator
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 KNOWN_TOP = frozenset({"plan", "version", "network", "context", "groups", "tests"})
 KNOWN_GROUP = frozenset(
@@ -232,6 +232,8 @@ def _quick_valid(data: dict[str, Any]) -> bool:
 def _first_schema_error(data: Any) -> ValidationError | None:
     if isinstance(data, dict) and _quick_valid(data):
         return None
+    from pytest_primgate.manifests.schema import validator  # jsonschema: only for bad plans
+
     errors = sorted(
         validator("plan").iter_errors(data),
         key=lambda e: (list(map(str, e.absolute_path)), e.message),
@@ -260,19 +262,38 @@ def _statuses(raw: Any) -> tuple[int, ...]:
 
 
 @contextmanager
-def paused_gc() -> Iterator[None]:
+def paused_gc(freeze: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while many small acyclic objects are built.
 
     A 10,000-test plan allocates enough to trigger full collections repeatedly; none of what
-    is built forms cycles worth collecting, so pausing only saves time.
+    is built forms cycles worth collecting, so pausing only saves time. With ``freeze``, the
+    young garbage is collected once and what survives is moved out of the collector's sight
+    (``gc.freeze``: collected items live until the session ends) until ``thaw`` is called.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.collect(0)  # the young garbage (pytest's per-item closures) goes first
+            gc.freeze()
+            _FROZEN[0] = True
         if enabled:
             gc.enable()
+
+
+_FROZEN = [False]
+"""Whether ``paused_gc(freeze=True)`` froze objects that ``thaw`` has not given back yet."""
+
+
+def thaw() -> bool:
+    """Give objects frozen by ``paused_gc(freeze=True)`` back to the collector; True if any."""
+    if not _FROZEN[0]:
+        return False
+    _FROZEN[0] = False
+    gc.unfreeze()
+    return True
 
 
 def load_plan(path: Path) -> Plan:
@@ -344,6 +365,29 @@ def _load_plan(path: Path) -> Plan:
     return _build(ctx, data)
 
 
+class _Sharing:
+    """One object per distinct value of a plan: 10,000 tests repeat a few services, methods,
+    endpoints and expected bodies, and the JSON decoder makes a new object for each.
+
+    A plan's values are read-only once loaded (templating copies), so equal values can be
+    one object. For JSON values ``repr`` is exact: equal reprs mean equal values and types.
+    """
+
+    def __init__(self, ids: Mapping[str, int]) -> None:
+        self._texts: dict[str, str] = {tid: tid for tid in ids}
+        self._values: dict[str, Any] = {}
+
+    def text(self, value: str) -> str:
+        return self._texts.setdefault(value, value)
+
+    def value(self, value: Any) -> Any:
+        if value is None or value == ():
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        return self._values.setdefault(repr(value), value)
+
+
 def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
     raw_tests: list[dict[str, Any]] = data["tests"]
     raw_groups: list[dict[str, Any]] = data["groups"]
@@ -388,35 +432,38 @@ def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
                     ["tests", index, "depends_on", dindex], f"unknown test id {dep!r}"
                 )
     _check_cycles(ctx, raw_tests, seen)
+    share = _Sharing(seen)
+    text, values = share.text, share.value
     tests: dict[str, PlanTest] = {}
     for index, raw in enumerate(raw_tests):
         expected = raw["expected"]
-        tests[raw["id"]] = PlanTest(
-            id=raw["id"],
-            service=raw.get("service", ""),
-            title=raw.get("test", ""),
-            method=raw["method"],
-            endpoint=raw["endpoint"],
-            input=raw.get("input"),
-            expected_status=_statuses(expected["status"]),
-            expected_body=expected.get("body"),
+        tid = text(raw["id"])
+        tests[tid] = PlanTest(
+            id=tid,
+            service=text(raw.get("service", "")),
+            title=text(raw.get("test", "")),
+            method=text(raw["method"]),
+            endpoint=text(raw["endpoint"]),
+            input=values(raw.get("input")),
+            expected_status=values(_statuses(expected["status"])),
+            expected_body=values(expected.get("body")),
             has_body_shape="body" in expected and expected["body"] is not None,
             body_equals=expected.get("body_equals"),
-            depends_on=tuple(raw.get("depends_on", [])),
-            captures=tuple((raw.get("captures") or {}).items()),
-            notes=raw.get("notes") or "",
+            depends_on=values(tuple(map(text, raw.get("depends_on", ())))),
+            captures=values(tuple((raw.get("captures") or {}).items())),
+            notes=text(raw.get("notes") or ""),
             skip=bool(raw.get("skip", False)),
             paid=raw.get("paid"),
             retry=bool(raw.get("retry", False)),
             generated=bool(raw.get("generated", False)),
             line=ctx.index.line(test_offsets[index]) if index < len(test_offsets) else 0,
-            unknown_fields=tuple(sorted(set(raw) - KNOWN_TEST)),
-            group=membership.get(raw["id"], ""),
+            unknown_fields=values(tuple(sorted(set(raw) - KNOWN_TEST))),
+            group=text(membership.get(raw["id"], "")),
         )
     groups = tuple(
         PlanGroup(
-            id=g["id"], name=g.get("name", g["id"]), prompt=g.get("prompt", ""),
-            test_ids=tuple(g["tests"]),
+            id=text(g["id"]), name=g.get("name", g["id"]), prompt=g.get("prompt", ""),
+            test_ids=tuple(map(text, g["tests"])),
             line=ctx.index.line(group_offsets[i]) if i < len(group_offsets) else 0,
             canary_only=bool(g.get("canary_only", False)), interface=g.get("interface", "api"),
             setup=g.get("setup", ""), cleanup=g.get("cleanup", ""),
