@@ -88,11 +88,31 @@ def _plan_test(test: dict[str, Any]) -> Any:
                            endpoint=endpoint)
 
 
-def critical_path(plan: dict[str, Any]) -> int:
-    """Longest chain of round trips (see the module docstring)."""
+def _waits(plan: dict[str, Any]) -> dict[str, list[str]]:
+    """The edges the executor adds (``ordering.waits``), by test id."""
+    from pytest_primgate.checks import unresolved
+    from pytest_primgate.ordering import OrderFacts, waits
+
+    facts = []
+    for t in plan["tests"]:
+        uses = set()
+        for value in (t.get("endpoint"), t.get("input"), t.get("expected")):
+            uses.update(unresolved(value))
+        facts.append(OrderFacts(t["id"], "plan", t["id"], t["method"],
+                                tuple(t.get("depends_on") or ()),
+                                tuple(t.get("captures") or {}), frozenset(uses)))
+    constants = frozenset({"test_prefix", "runner", "iso_timestamp"})
+    return {k: list(v) for k, v in waits(facts, constants).items()}
+
+
+def critical_path(plan: dict[str, Any], *, ordered: bool = False) -> int:
+    """Longest chain of round trips (see the module docstring); ``ordered``: along the edges
+    the executor waits for (``depends_on`` plus captures and resource order), not only
+    ``depends_on``."""
     from pytest_primgate.checks import is_free
 
     tests = plan["tests"]
+    edges = _waits(plan) if ordered else {t["id"]: t.get("depends_on") or [] for t in tests}
     paid = {t["id"]: not is_free(_plan_test(t)) for t in tests}
     first_paid = next((i for i, t in enumerate(tests) if paid[t["id"]]), None)
     finish: dict[str, int] = {}
@@ -100,7 +120,7 @@ def critical_path(plan: dict[str, Any]) -> int:
     for i, t in enumerate(tests):
         if i == first_paid:
             setup_done = max(finish.values(), default=0) + SETUP_ROUND_TRIPS
-        start = max((finish[d] for d in t.get("depends_on") or [] if d in finish), default=0)
+        start = max((finish[d] for d in edges[t["id"]] if d in finish), default=0)
         if paid[t["id"]]:
             start = max(start, setup_done)
         finish[t["id"]] = start + (2 if paid[t["id"]] else 1)
@@ -148,13 +168,16 @@ def part_latency(pairs: int, latencies: list[int]) -> None:
               "critical path | ratio")
         for name, path in (("example", example), ("real-shaped", shaped)):
             hops = critical_path(json.loads(path.read_text()))
+            ordered = critical_path(json.loads(path.read_text()), ordered=True)
+            print(f"{name}: critical path {hops} round trips along depends_on, {ordered} "
+                  "along what the executor waits for (captures, resource order)")
             for latency in latencies:
                 cp = hops * latency / 1000
                 for label, extra in (("concurrency 1", ["--primgate-concurrency", "1"]),
-                                     ("default (8)", []),
+                                     ("default (16)", []),
                                      ("concurrency 1, -n 2", ["--primgate-concurrency", "1",
                                                               "-n", "2"]),
-                                     ("default (8), -n 2", ["-n", "2"])):
+                                     ("default (16), -n 2", ["-n", "2"])):
                     n = pairs if "concurrency 1" not in label else max(1, pairs // 2)
                     added = latency_added(path, latency, extra, n)
                     med = statistics.median(added)
@@ -188,7 +211,7 @@ def part_fast(pairs: int) -> None:
             return f"{statistics.median(xs):.2f} s [{min(xs):.2f}-{max(xs):.2f}]"
 
         print(f"1,000 free GETs, default 2-of-3, no latency: concurrency 1 {span(seq)} | "
-              f"default (8) {span(conc)} | ratio {statistics.median(ratios):.2f} "
+              f"default (16) {span(conc)} | ratio {statistics.median(ratios):.2f} "
               f"over {pairs} pairs (target <= 1.05)")
 
 
@@ -197,6 +220,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--latency", default="100,300")
     parser.add_argument("--part", choices=["latency", "fast"], default=None)
+    parser.add_argument("--plans", default="example,real-shaped")
+    parser.add_argument("--modes", default="1,default,1-n2,default-n2")
     args = parser.parse_args()
     stop_on_signals()
     if args.part in (None, "latency"):

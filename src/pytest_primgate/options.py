@@ -144,10 +144,10 @@ def add_options(parser: pytest.Parser) -> None:
                     "gates.max_retry_rate)")
     group.addoption("--primgate-concurrency", type=int, default=None, metavar="N",
                     help="plan tests whose dependencies are done run at once, at most N "
-                    "requests in flight per process; 1 runs them one by one (default 8; "
+                    "requests in flight per process; 1 runs them one by one (default 16; "
                     "ini primgate_concurrency)")
     group.addoption("--primgate-max-per-host", type=int, default=None, metavar="N",
-                    help="at most N requests in flight to one host per process (default 8; "
+                    help="at most N requests in flight to one host per process (default 12; "
                     "ini primgate_max_per_host)")
     group.addoption("--primgate-wallet", default=None, metavar="PATH|ephemeral",
                     help="keystore file, or 'ephemeral' for a fresh key")
@@ -213,9 +213,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("primgate_max_retry_rate", "percent of requests needing a retry above which "
                   "a prim is UNSTABLE", default="20")
     parser.addini("primgate_concurrency", "plan tests in flight at once per process (1: one "
-                  "by one)", default="8")
+                  "by one)", default="16")
     parser.addini("primgate_max_per_host", "requests in flight to one host per process",
-                  default="8")
+                  default="12")
     parser.addini("primgate_network", "network payments are pinned to (eip155:N)", default="")
     parser.addini("primgate_max_response_bytes", "cap on the decoded bytes read per response",
                   default="10MiB")

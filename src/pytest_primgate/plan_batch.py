@@ -2,7 +2,8 @@
 
 When the first plan item of a process runs, the plan items from it on that can run ahead are
 handed to a ``DependencyExecutor``: each starts once the tests it depends on have finished
-(``depends_on``, and the earlier tests that capture a variable it uses). pytest still runs the
+(``ordering.waits``: its ``depends_on``, the earlier tests capturing a variable it uses, and
+the earlier tests on the same resource where one of the two writes). pytest still runs the
 items one by one; each waits for its own result and reports it. Under xdist (``--dist load``,
 whose scheduler keeps a dependency component on one worker) a component is handed over when
 its first item is reached. docs/performance.md, "Concurrency", says what runs ahead and why.
@@ -22,6 +23,7 @@ import pytest
 
 from pytest_primgate import checks
 from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job
+from pytest_primgate.ordering import OrderFacts, waits
 from pytest_primgate.plan_work import PlanResult, compute
 from pytest_primgate.runstate import get_runstate
 from pytest_primgate.session import get_session
@@ -146,12 +148,13 @@ def _resolve(name: str, request: pytest.FixtureRequest) -> Callable[[], Any]:
     return payer
 
 
-def _referenced(item: PlanItem) -> set[str]:
+def _facts(item: PlanItem) -> OrderFacts:
     test = item.test
     names: set[str] = set()
     for value in (test.endpoint, test.input, test.expected_body, test.body_equals):
         names.update(checks.unresolved(value))
-    return names
+    return OrderFacts(item.nodeid, item.plan.path, test.id, test.method, test.depends_on,
+                     tuple(name for name, _ in test.captures), frozenset(names))
 
 
 RUN_AHEAD_KEY = "primgate_run_ahead"
@@ -213,8 +216,10 @@ class PlanBatch:
         common = set(plan_items[0].fixturenames)
         for item in plan_items[1:]:
             common &= set(item.fixturenames)
-        by_plan: dict[str, dict[str, PlanItem]] = {}
-        captured: dict[str, dict[str, list[str]]] = {}
+        session, settings = get_session(self.config), get_settings(self.config)
+        constants = frozenset(session.base_variables) | frozenset(settings.variables)
+        self._deps = waits([_facts(i) for i in plan_items], constants)
+        by_plan: dict[str, dict[str, str]] = {}
         parent: dict[str, str] = {}
 
         def find(x: str) -> str:
@@ -224,25 +229,17 @@ class PlanBatch:
             return x
 
         for item in plan_items:
-            plan = item.plan.path
-            ids = by_plan.setdefault(plan, {})
-            caps = captured.setdefault(plan, {})
-            deps = [ids[d].nodeid for d in item.test.depends_on if d in ids]
-            deps += [n for name in sorted(_referenced(item)) for n in caps.get(name, ())]
             key = item.nodeid
-            self._deps[key] = tuple(dict.fromkeys(deps))
+            ids = by_plan.setdefault(item.plan.path, {})
             parent[key] = key
             for dep in item.test.depends_on:
                 if dep in ids:
-                    parent[find(key)] = find(ids[dep].nodeid)
-            ok = (set(item.fixturenames) <= common
-                  and not any(m.name in RUN_AHEAD_BLOCKERS for m in item.iter_markers())
-                  and all(d in self._eligible for d in self._deps[key]))
-            if ok:
+                    parent[find(key)] = find(ids[dep])
+            ids[item.test.id] = key
+            if (set(item.fixturenames) <= common
+                    and not any(m.name in RUN_AHEAD_BLOCKERS for m in item.iter_markers())
+                    and all(d in self._eligible for d in self._deps[key])):
                 self._eligible.add(key)
-            ids[item.test.id] = item
-            for name, _ in item.test.captures:
-                caps.setdefault(name, []).append(key)
         workers = getattr(self.config, "workerinput", None) is not None
         for item in plan_items:
             component = find(item.nodeid) if workers else ""

@@ -73,9 +73,9 @@ class Settings:
     retry_budget: float = 10.0
     retry_after_cap: float = 5.0
     max_retry_rate: float = 20.0
-    concurrency: int = 8
+    concurrency: int = 16
     """Plan tests computed at once per process (``--primgate-concurrency``; 1: sequential)."""
-    max_per_host: int = 8
+    max_per_host: int = 12
     """Requests in flight to one host per process (``--primgate-max-per-host``)."""
 
     @property
