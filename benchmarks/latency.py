@@ -16,7 +16,8 @@ reads), against the embedded sandbox with its ``latency=MS`` fault on every requ
 A second part shows no loss on fast work: 1,000 free GETs without latency, default
 concurrency vs ``--primgate-concurrency 1`` (target ≤ 1.05), alternating in pairs.
 
-``python benchmarks/latency.py [--pairs N] [--latency 100,300] [--part latency|fast]``
+``python benchmarks/latency.py [--pairs N] [--latency 100,300] [--part latency|fast]
+[--plans example,real-shaped] [--modes 1,default,1-n2,default-n2]``
 """
 
 from __future__ import annotations
@@ -153,7 +154,15 @@ def latency_added(plan: Path, latency: int, extra: list[str], pairs: int) -> lis
     return added
 
 
-def part_latency(pairs: int, latencies: list[int]) -> None:
+MODES = {
+    "1": ("concurrency 1", ["--primgate-concurrency", "1"]),
+    "default": ("default (16)", []),
+    "1-n2": ("concurrency 1, -n 2", ["--primgate-concurrency", "1", "-n", "2"]),
+    "default-n2": ("default (16), -n 2", ["-n", "2"]),
+}
+
+
+def part_latency(pairs: int, latencies: list[int], plans: list[str], modes: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="primgate-latency-") as tmp:
         shaped = Path(tmp) / "shaped" / "smoke-test-plan.json"
         shaped.parent.mkdir()
@@ -167,17 +176,15 @@ def part_latency(pairs: int, latencies: list[int]) -> None:
         print("plan, latency, mode: latency added (median [min-max] over pairs) | "
               "critical path | ratio")
         for name, path in (("example", example), ("real-shaped", shaped)):
+            if name not in plans:
+                continue
             hops = critical_path(json.loads(path.read_text()))
             ordered = critical_path(json.loads(path.read_text()), ordered=True)
             print(f"{name}: critical path {hops} round trips along depends_on, {ordered} "
                   "along what the executor waits for (captures, resource order)")
             for latency in latencies:
                 cp = hops * latency / 1000
-                for label, extra in (("concurrency 1", ["--primgate-concurrency", "1"]),
-                                     ("default (16)", []),
-                                     ("concurrency 1, -n 2", ["--primgate-concurrency", "1",
-                                                              "-n", "2"]),
-                                     ("default (16), -n 2", ["-n", "2"])):
+                for label, extra in (MODES[m] for m in modes):
                     n = pairs if "concurrency 1" not in label else max(1, pairs // 2)
                     added = latency_added(path, latency, extra, n)
                     med = statistics.median(added)
@@ -223,9 +230,14 @@ def main() -> None:
     parser.add_argument("--plans", default="example,real-shaped")
     parser.add_argument("--modes", default="1,default,1-n2,default-n2")
     args = parser.parse_args()
+    unknown = set(args.modes.split(",")) - MODES.keys() or set(args.plans.split(",")) - {
+        "example", "real-shaped"}
+    if unknown:
+        parser.error(f"unknown plan or mode: {', '.join(sorted(unknown))}")
     stop_on_signals()
     if args.part in (None, "latency"):
-        part_latency(args.pairs, [int(x) for x in args.latency.split(",")])
+        part_latency(args.pairs, [int(x) for x in args.latency.split(",")],
+                     args.plans.split(","), args.modes.split(","))
     if args.part in (None, "fast"):
         part_fast(max(args.pairs, 5))
 
