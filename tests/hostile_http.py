@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 MAX_SECONDS = 60.0
 """No connection is served longer than this, whatever the client does."""
@@ -66,6 +66,15 @@ def _challenge() -> bytes:
     return b"PAYMENT-REQUIRED: " + header.encode("ascii") + b"\r\n"
 
 
+def _drip_body(conn: socket.socket, alive: Callable[[], bool]) -> None:
+    """Headers promising 100,000 bytes, then one space a second while ``alive()``."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n")
+    while alive():
+        conn.sendall(b" ")
+        time.sleep(1.0)
+
+
 def _serve(conn: socket.socket) -> None:
     started = time.monotonic()
 
@@ -79,11 +88,7 @@ def _serve(conn: socket.socket) -> None:
             conn.sendall(b"HTTP/1.1 402 Payment Required\r\n" + _challenge()
                          + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
         elif path == "/paid-drip":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n")
-            while alive():
-                conn.sendall(b" ")
-                time.sleep(1.0)
+            _drip_body(conn, alive)
         elif path == "/keep":  # answers once, then drips the headers of the next answer
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 2\r\n\r\n{}")
@@ -126,11 +131,7 @@ def _serve(conn: socket.socket) -> None:
                 conn.sendall(bytes([byte]))
                 time.sleep(1.0)
         elif path == "/drip-body":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n")
-            while alive():
-                conn.sendall(b" ")
-                time.sleep(1.0)
+            _drip_body(conn, alive)
         else:
             conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 

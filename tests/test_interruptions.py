@@ -76,6 +76,16 @@ def wait_for(stream: IO[str], marker: str, seen: list[str], timeout: float) -> N
     raise AssertionError(f"{marker!r} not seen in {timeout} s:\n{''.join(seen)}")
 
 
+def signal_and_wait(proc: subprocess.Popen[str], sigs: list[int]) -> tuple[str, float]:
+    """Send ``sigs`` 50 ms apart; the rest of the output and the seconds until exit."""
+    started = time.monotonic()
+    for sig in sigs:
+        proc.send_signal(sig)
+        time.sleep(0.05)
+    rest, _ = proc.communicate(timeout=30)
+    return rest, time.monotonic() - started
+
+
 def the_results(directory: Path) -> dict[str, Any]:
     files = sorted(directory.glob("*.json"))
     assert len(files) == 1, files
@@ -117,12 +127,7 @@ def test_signal_ends_the_run_interrupted_with_results_and_no_process_left(
         children = descendants(proc.pid)
         assert any("pytest_primgate.sandbox" in cmd for cmd in children.values()), children
         assert any("sshd" in cmd for cmd in children.values()), children
-        started = time.monotonic()
-        for name in signals:
-            proc.send_signal(getattr(signal, name))
-            time.sleep(0.05)
-        rest, _ = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - started
+        rest, elapsed = signal_and_wait(proc, [getattr(signal, name) for name in signals])
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -156,10 +161,7 @@ def test_sigterm_under_xdist_is_interrupted_exit_2(pytester: pytest.Pytester) ->
         assert proc.stdout is not None
         wait_for(proc.stdout, "PASSED", seen, timeout=90)
         children = descendants(proc.pid)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - started
+        rest, elapsed = signal_and_wait(proc, [signal.SIGTERM])
     finally:
         if proc.poll() is None:
             proc.kill()
