@@ -182,6 +182,40 @@ def test_a_cli_group_runs_in_a_temporary_prim_home_and_leaves_nothing(
     assert "primgate-canary-" in home and not Path(home).exists()
 
 
+def test_under_spawn_a_cli_group_runs_on_its_own_spawned_server_and_leaves_nothing(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("PRIMGATE_STATE_DIR", str(state))
+    where = pytester.path / "where.txt"
+    prompt = ("Run these commands:\n"
+              f'$ printf "%s %s %s" "$PRIM_HOME" "$HOME" "$(pwd)" > {where}\n'
+              "$ mkdir -p keys && touch keys/wallet.json\n"
+              "$ test -f \"$PRIM_HOME/keys/wallet.json\"\n"
+              "$ sleep 30\n")
+    write(pytester.path, canary_plan(
+        {"store": [t("ST-1", "https://store.prim.sh/")], "cli_e2e": []},
+        {"cli_e2e": prompt}, {"cli_e2e": {"canary_only": True, "interface": "cli"}}))
+    result = run(pytester, "-v", "--spawn", "1", "--primgate-canary-timeout", "4",
+                 "--junit-xml", "junit.xml")
+    result.stdout.fnmatch_lines(["*smoke-test-plan.json::cli_e2e::canary*"])
+    entry = canary_of(pytester, "cli_e2e")
+    assert entry["vps"].startswith("srv_")
+    worker_server = ET.parse(pytester.path / "junit.xml").getroot().find(
+        ".//property[@name='primgate_server']")
+    assert worker_server is not None and worker_server.get("value") != entry["vps"]
+    steps = entry["steps"]
+    assert [s["exit_code"] for s in steps[:3]] == [0, 0, 0]
+    assert steps[3]["command"] == "sleep 30" and not steps[3]["ok"]
+    assert steps[3]["note"].startswith("timed out after")
+    home = entry["prim_home"]
+    assert home.startswith("/tmp/primgate-canary-") and home.endswith("/home")
+    assert where.read_text().split() == [home, home, home]
+    assert not Path(home).parent.exists()
+    assert not list(state.rglob("*.json"))
+    assert not list(Path("/tmp").glob(f"primgate-*-{entry['vps']}"))
+
+
 def test_canary_payments_respect_the_budget(
     pytester: pytest.Pytester,
 ) -> None:

@@ -26,6 +26,9 @@ class CanaryContext:
 
     group: str
     prim_home: str | None
+    connection: Any = None
+    """CLI groups under ``--spawn``: the ``fabric.Connection`` to the group's server, where
+    ``prim_home`` is (hooks run commands there with ``ctx.connection.run``)."""
     variables: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     """Free for the hook: setup may leave things here for cleanup."""

@@ -28,7 +28,7 @@ def canary_from_report(
         data = {"group": props.get(rp.GROUP, ""), "verdict": known, "steps": [],
                 "ux_notes": [], "agent_summary": None, "rounds": 0, "stopped": "setup error",
                 "error": None if props.get(rp.OUTCOME) else f"item did not run: {report.outcome}",
-                "model": "", "prim_home": None}
+                "model": "", "prim_home": None, "vps": None}
     entry = {
         "nodeid": str(props.get(rp.NODEID, report.nodeid)),
         "prim": str(props.get(rp.PRIM, "")),

@@ -54,6 +54,8 @@ class CanaryResult:
     """Why the loop ended: ``final report``, ``round limit``, ``time limit``, ``model error``."""
     model: str = ""
     prim_home: str | None = None
+    vps: str | None = None
+    """The spawned server a CLI group's commands ran on (``--spawn``), else None."""
 
     def failing_steps(self) -> list[Step]:
         """Steps that did not succeed, in order."""

@@ -21,6 +21,7 @@ from pytest_primgate.canary import prompt as prompts
 from pytest_primgate.canary.chat import ChatClient, chat_url
 from pytest_primgate.canary.hooks import CanaryContext, HookError, run_cleanup, run_setup
 from pytest_primgate.canary.loop import MAX_ROUNDS_API, MAX_ROUNDS_CLI, Limits, run_loop
+from pytest_primgate.canary.remote_shell import RemoteShell, RemoteShellError
 from pytest_primgate.canary.result import CanaryResult
 from pytest_primgate.canary.tools import (
     HTTP_TOOL,
@@ -114,20 +115,56 @@ def build_prompt(
     return prompts.API_SYSTEM, text
 
 
+def _remote_shell(request: pytest.FixtureRequest) -> tuple[Any, RemoteShell]:
+    """A server from the ``spawn_vps`` pool and a temporary PRIM_HOME on it.
+
+    A server that cannot be spawned raises ``SpawnError`` (an infra error, as for any
+    ``spawn_vps`` user); a server that cannot make the directory is deleted again.
+    """
+    pool = request.getfixturevalue("_primgate_vps_pool")
+    conn = pool.spawn()
+    server_id = pool.server_of(conn)
+    try:
+        return pool, RemoteShell.open(conn, server_id)
+    except BaseException:
+        pool.delete(server_id)
+        raise
+
+
 def run_group(config: pytest.Config, request: pytest.FixtureRequest, spec: CanarySpec,
               test_id: str) -> CanaryResult:
-    """Set up, run the agent loop, clean up; never raises for the group's own problems."""
+    """Set up, run the agent loop, clean up; never raises for the group's own problems.
+
+    CLI groups run their commands in a local temporary PRIM_HOME, or under ``--spawn`` on a
+    server spawned for the group (deleted when the group ends, pass or fail).
+    """
     settings = get_settings(config)
     session = get_session(config)
-    prim_home = tempfile.mkdtemp(prefix="primgate-canary-") if spec.is_cli else None
-    ctx = CanaryContext(group=spec.group, prim_home=prim_home)
+    pool: Any = None
+    remote: RemoteShell | None = None
+    remote_problem: str | None = None
+    if spec.is_cli and settings.spawn:
+        try:
+            pool, remote = _remote_shell(request)
+        except RemoteShellError as exc:
+            remote_problem = str(exc)
+    prim_home: str | None = None
+    if remote is not None:
+        prim_home = remote.home
+    elif spec.is_cli and remote_problem is None:
+        prim_home = tempfile.mkdtemp(prefix="primgate-canary-")
+    ctx = CanaryContext(group=spec.group, prim_home=prim_home,
+                        connection=remote.conn if remote is not None else None)
     plugins = list(config.pluginmanager.get_plugins())
     url, model = model_target(config, spec)
     owned: list[httpx.Client] = []
     result: CanaryResult | None = None
     try:
+        if remote_problem is not None:
+            result = _error(spec.group, remote_problem, model)
         try:
-            run_setup(spec.setup, ctx, plugins)
+            if result is None:
+                run_setup(spec.setup, ctx, plugins)
         except HookError as exc:
             result = _error(spec.group, str(exc), model)
         payer: Any = None
@@ -151,6 +188,8 @@ def run_group(config: pytest.Config, request: pytest.FixtureRequest, spec: Canar
                 raise _Abort(f"cannot read the group's llms.txt: {exc}") from None
 
             def run_tool(name: str, args: dict[str, Any], left: float) -> ToolOutcome:
+                if name == "shell_exec" and remote is not None:
+                    return remote.run(args, timeout=min(SHELL_TIMEOUT, left))
                 if name == "shell_exec":
                     assert prim_home is not None
                     return shell_exec(args, prim_home=prim_home,
@@ -171,13 +210,18 @@ def run_group(config: pytest.Config, request: pytest.FixtureRequest, spec: Canar
         cleanup_problem = run_cleanup(spec.cleanup, ctx, plugins)
         for client in owned:
             client.close()
-        if prim_home is not None:
+        if remote is not None:
+            removed = remote.close()
+            deleted = pool.delete(remote.server_id)
+            cleanup_problem = cleanup_problem or removed or deleted
+        elif prim_home is not None:
             shutil.rmtree(prim_home, ignore_errors=True)
     assert result is not None
     if cleanup_problem is not None and result.error is None:
         result = replace(result, error=cleanup_problem,
                          verdict=verdict(result.steps, cleanup_problem))
-    return replace(result, prim_home=prim_home)
+    return replace(result, prim_home=prim_home,
+                   vps=remote.server_id if remote is not None else None)
 
 
 class _Abort(Exception):
