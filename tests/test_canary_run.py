@@ -216,6 +216,27 @@ def test_under_spawn_a_cli_group_runs_on_its_own_spawned_server_and_leaves_nothi
     assert not list(Path("/tmp").glob(f"primgate-*-{entry['vps']}"))
 
 
+def test_a_cli_group_whose_server_cannot_be_spawned_is_an_infra_error(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRIMGATE_STATE_DIR", str(tmp_path / "state"))
+    write(pytester.path, canary_plan(
+        {"store": [t("ST-1", "https://store.prim.sh/")], "cli_e2e": []},
+        {"cli_e2e": "Run these commands:\n$ true\n"},
+        {"cli_e2e": {"canary_only": True, "interface": "cli"}}))
+    fault = "path=/spawn/v1/servers,method=POST,every=4,status=500"  # 402, paid: 4th is ours
+    result = run(pytester, "--ci", "--spawn", "1", "--primgate-sandbox-fault", fault)
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == 2, text
+    assert "primgate spawn: spawn API error 500: POST /v1/servers" in text
+    assert "Traceback" not in text and "INTERNALERROR" not in text
+    assert "During handling" not in text
+    result.stdout.fnmatch_lines(["primgate: INFRA ERROR — *cli_e2e::canary: primgate spawn: *"])
+    entry = canary_of(pytester, "cli_e2e")
+    assert entry["verdict"] == "error" and "primgate spawn: spawn API error 500" in entry["error"]
+    assert not list((tmp_path / "state").rglob("*.json"))
+
+
 def test_canary_payments_respect_the_budget(
     pytester: pytest.Pytester,
 ) -> None:

@@ -144,6 +144,8 @@ def internal_error_reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "infrastructure: out of memory while running the item (MemoryError)"
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    if type(exc).__name__ == "SpawnError" and type(exc).__module__ == "pytest_primgate.vps":
+        return f"infrastructure: primgate spawn: {text}"  # a canary CLI group's server
     return f"infrastructure: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
@@ -158,11 +160,12 @@ def _run_primgate_item(request: pytest.FixtureRequest) -> None:
     assert isinstance(node, PrimgateItem)
     try:
         node.run_primgate(request)
+        return
     except Exception as exc:
         reason = internal_error_reason(exc)
-        node.internal_error()
-        _finish(node, _single(AttemptResult("failed", reason)),
-                {rp.INFRA_ERROR: reason.removeprefix("infrastructure: ")})
+    node.internal_error()  # outside the handler: the report shows one line, no chained error
+    _finish(node, _single(AttemptResult("failed", reason)),
+            {rp.INFRA_ERROR: reason.removeprefix("infrastructure: ")})
 
 
 # pytest reads the callable's signature once per item to resolve fixtures; a precomputed

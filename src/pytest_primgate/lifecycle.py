@@ -284,6 +284,9 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         from pytest_primgate.canary.report import canary_from_report
 
         canary_from_report(session, report, props)
+        final = report.when == "call" or (report.when == "setup" and not report.passed)
+        if final and props.get(rp.INFRA_ERROR):
+            session.infra_errors.append(f"{report.nodeid}: {props[rp.INFRA_ERROR]}")
         return
     if rp.KIND not in props:
         if report.failed and report.when in ("setup", "call"):

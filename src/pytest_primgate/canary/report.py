@@ -27,7 +27,9 @@ def canary_from_report(
             str(props.get(rp.OUTCOME)), "error")
         data = {"group": props.get(rp.GROUP, ""), "verdict": known, "steps": [],
                 "ux_notes": [], "agent_summary": None, "rounds": 0, "stopped": "setup error",
-                "error": None if props.get(rp.OUTCOME) else f"item did not run: {report.outcome}",
+                "error": (str(props[rp.INFRA_ERROR]) if props.get(rp.INFRA_ERROR)
+                          else None if props.get(rp.OUTCOME)
+                          else f"item did not run: {report.outcome}"),
                 "model": "", "prim_home": None, "vps": None}
     entry = {
         "nodeid": str(props.get(rp.NODEID, report.nodeid)),
