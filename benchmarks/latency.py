@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,7 +130,13 @@ def critical_path(plan: dict[str, Any], *, ordered: bool = False) -> int:
 
 
 def session_seconds(argv: list[str], cwd: Path) -> float:
-    """pytest's own session time of one run (``N passed in X s``); fails loudly."""
+    """pytest's own session time of one run (``N passed in X s``); fails loudly.
+
+    The results directory is emptied first: every run starts from the same state (the
+    grow-only check reads the previous results file).
+    """
+    if "--primgate-results-dir" in argv:
+        shutil.rmtree(argv[argv.index("--primgate-results-dir") + 1], ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900,
                           env=env, check=False)
@@ -140,8 +147,9 @@ def session_seconds(argv: list[str], cwd: Path) -> float:
     return float(found[-1])
 
 
-def latency_added(plan: Path, latency: int, extra: list[str], pairs: int) -> list[float]:
-    """Per pair: session time with ``latency`` ms minus without, alternating."""
+def latency_added(plan: Path, latency: int, extra: list[str],
+                  pairs: int) -> list[tuple[float, float]]:
+    """Per pair, alternating: (session time with ``latency`` ms, session time without)."""
     base = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider",
             "-q", "--primgate", "--primgate-sandbox", "--primgate-results-dir",
             str(plan.parent / "runs"), str(plan), *extra]
@@ -150,7 +158,7 @@ def latency_added(plan: Path, latency: int, extra: list[str], pairs: int) -> lis
         without = session_seconds(base, plan.parent)
         with_latency = session_seconds([*base, "--primgate-sandbox-fault",
                                         f"latency={latency}"], plan.parent)
-        added.append(with_latency - without)
+        added.append((with_latency, without))
     return added
 
 
@@ -174,7 +182,7 @@ def part_latency(pairs: int, latencies: list[int], plans: list[str], modes: list
             for directory in (shaped.parent, example.parent):
                 (directory / prims.name).write_text(prims.read_text())
         print("plan, latency, mode: latency added (median [min-max] over pairs) | "
-              "critical path | ratio")
+              "critical path | ratio | median session times")
         for name, path in (("example", example), ("real-shaped", shaped)):
             if name not in plans:
                 continue
@@ -186,11 +194,15 @@ def part_latency(pairs: int, latencies: list[int], plans: list[str], modes: list
                 cp = hops * latency / 1000
                 for label, extra in (MODES[m] for m in modes):
                     n = pairs if "concurrency 1" not in label else max(1, pairs // 2)
-                    added = latency_added(path, latency, extra, n)
+                    runs = latency_added(path, latency, extra, n)
+                    added = [w - wo for w, wo in runs]
                     med = statistics.median(added)
+                    with_l = statistics.median(w for w, _ in runs)
+                    without = statistics.median(wo for _, wo in runs)
                     print(f"{name}, {latency} ms, {label}: {med:.2f} s "
                           f"[{min(added):.2f}-{max(added):.2f}] over {n} | "
-                          f"{hops} round trips = {cp:.2f} s | ratio {med / cp:.2f}",
+                          f"{hops} round trips = {cp:.2f} s | ratio {med / cp:.2f} | "
+                          f"session {with_l:.2f} s with latency, {without:.2f} s without",
                           flush=True)
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pytest_primgate.attempts import run_attempts
-from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job
+from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job, WaitProbe
 from pytest_primgate.model import AttemptResult
 from pytest_primgate.runstate import RunState
 
@@ -175,3 +175,43 @@ def test_ordered_run_state_sees_only_earlier_tests() -> None:
     assert state.blocker("p", ("late",), before=2) == ("late", "not run")
     assert state.blocker("p", ("mid",), before=4) == ("mid", "failed")
     assert state.blocker("p", ("late",)) is None, "without an order: everything recorded"
+
+
+def test_the_probe_turns_ahead_only_once_waiting_outweighs_computing() -> None:
+    fast = WaitProbe()
+    assert not fast.observe(0.0566, 0.0559)  # the first attempt: 56 ms making the client
+    for _ in range(2000):  # then loopback answers: 1.3 ms wall, 1.1 ms of it computing
+        assert not fast.observe(0.0013, 0.0011)
+    hiccups = WaitProbe()
+    for _ in range(50):  # now and then one 30 ms stall on a busy machine
+        assert not hiccups.observe(0.031, 0.001)
+        assert not hiccups.observe(0.0013, 0.0011)
+    far = WaitProbe()
+    assert far.observe(0.157, 0.057)  # 100 ms away: the first attempt decides
+    assert far.observe(0.001, 0.001) and far.decided  # never taken back
+    near = WaitProbe()
+    assert not near.observe(0.026, 0.001)  # 25 ms away: two in a row decide
+    assert near.observe(0.026, 0.001)
+    busy = WaitProbe()
+    for _ in range(10):
+        assert not busy.observe(0.200, 0.150)  # waiting 50 ms, computing 150 ms: threads lose
+    short = WaitProbe()
+    for _ in range(10):
+        assert not short.observe(0.012, 0.001)  # 11 ms waits: below the 20 ms floor
+
+
+def test_jobs_after_an_external_one_wait_until_it_is_released() -> None:
+    executor = DependencyExecutor(4)
+    release = executor.external("inline")
+    ran: list[str] = []
+    futures = executor.submit([Job("after", lambda: ran.append("after"), ("inline",)),
+                               Job("free", lambda: ran.append("free"))])
+    futures["free"].result(timeout=5)
+    time.sleep(0.05)
+    assert ran == ["free"] and not futures["after"].done()
+    release()
+    release()  # a second call changes nothing
+    futures["after"].result(timeout=5)
+    assert ran == ["free", "after"]
+    executor.stop()
+    assert executor.join(5)

@@ -81,7 +81,8 @@ def _same_both_ways(
 
 def test_example_manifests_give_the_same_results_at_1_and_8(pytester: pytest.Pytester) -> None:
     shutil.copytree(MANIFESTS, pytester.path / "manifests")
-    result, seq, _ = _same_both_ways(pytester, "--primgate-sandbox", "--ci", "manifests")
+    result, seq, _ = _same_both_ways(pytester, "--primgate-sandbox", "--ci", "manifests",
+                                     "--primgate-sandbox-fault", "latency=20")  # so 8 runs ahead
     assert result.ret == 0, result.stdout.str()
     assert seq["verdict"] == "PASSED" and seq["totals"]["passed"] >= 25
     assert Counter(x["outcome"] for x in seq["tests"])["unreachable"] == 1
@@ -122,7 +123,8 @@ def _mixed_plan() -> dict[str, Any]:
 def test_failures_blocks_and_captures_are_the_same_at_1_and_8(
     pytester: pytest.Pytester, sandbox: tuple[str, SandboxApp]
 ) -> None:
-    url, _ = sandbox
+    url, app = sandbox
+    app.faults.replace(parse_faults(["latency=20"]))  # work that waits: 8 computes ahead
     write(pytester.path, _mixed_plan())
     prim_yaml(pytester.path, "store", "live")
     result, _, conc = _same_both_ways(
@@ -130,6 +132,7 @@ def test_failures_blocks_and_captures_are_the_same_at_1_and_8(
         "--primgate-base-url", f"*.prim.sh={url}/{{prim}}",
     )
     assert result.ret == 1
+    assert app.snapshot()["in_flight"]["max"] > 1, "the run at 8 computed items ahead"
     assert [x["test_id"] for x in conc["tests"]].index("L-2") < [
         x["test_id"] for x in conc["tests"]].index("L-1")
     by_id = {x["test_id"]: x for x in conc["tests"]}
@@ -177,6 +180,21 @@ def test_concurrency_1_sends_one_request_at_a_time(
                      "--primgate-concurrency", "1")
     assert result.ret == 0, result.stdout.str()
     assert app.snapshot()["in_flight"]["max"] == 1
+
+
+def test_fast_work_runs_one_by_one_and_waiting_work_runs_ahead(
+    pytester: pytest.Pytester, sandbox: tuple[str, SandboxApp]
+) -> None:
+    url, app = sandbox
+    _store_gets(pytester, app, 40)
+    args = ("--primgate-base-url", f"*.prim.sh={url}/{{prim}}", "--primgate-concurrency", "8")
+    result, data = _run(pytester, "fast", *args)
+    assert result.ret == 0 and data["totals"]["passed"] == 40, result.stdout.str()
+    assert app.snapshot()["in_flight"]["max"] == 1, "a fast sandbox: nothing ran ahead"
+    app.faults.replace(parse_faults(["latency=40"]))
+    result, data = _run(pytester, "slow", *args)
+    assert result.ret == 0 and data["totals"]["passed"] == 40, result.stdout.str()
+    assert app.snapshot()["in_flight"]["max"] >= 4, "requests that wait overlapped"
 
 
 def test_a_budget_of_n_payments_is_never_exceeded_under_concurrency(

@@ -52,6 +52,38 @@ class InFlightCaps:
             yield
 
 
+class WaitProbe:
+    """Whether computing ahead pays: attempts spend their time waiting, not computing.
+
+    CPython threads only overlap waiting (the GIL serialises the rest), and handing work to
+    threads costs CPU. So items run one by one on the main thread, each attempt timed, until
+    an attempt waited (wall time minus the main thread's CPU time) at least as long as it
+    computed and either ``clear_wait`` seconds (50 ms: a service far away) or ``min_wait`` (20
+    ms) in ``needed`` attempts in a row (one slow answer on a busy machine does not decide).
+    From then on work is computed ahead; the decision is never taken back.
+    """
+
+    def __init__(self, min_wait: float = 0.02, clear_wait: float = 0.05,
+                 needed: int = 2) -> None:
+        self.min_wait = min_wait
+        self.clear_wait = clear_wait
+        self.needed = needed
+        self.in_a_row = 0
+        self.attempts = 0
+        self.decided = False
+
+    def observe(self, wall: float, cpu: float) -> bool:
+        """One attempt took ``wall`` seconds, ``cpu`` of them computing; True once ahead pays."""
+        self.attempts += 1
+        cpu = max(cpu, 0.0)
+        wait = wall - cpu
+        waited = wait >= self.min_wait and wait >= cpu
+        self.in_a_row = self.in_a_row + 1 if waited else 0
+        if (waited and wait >= self.clear_wait) or self.in_a_row >= self.needed:
+            self.decided = True
+        return self.decided
+
+
 @dataclass(order=True)
 class _Ready:
     priority: tuple[int, int]
@@ -149,12 +181,39 @@ class DependencyExecutor:
                     future.set_result(result)
             with self._cond:
                 self._running -= 1
-                self._unfinished -= 1
-                for dependant in self._dependants.pop(key, ()):
-                    self._waiting[dependant] -= 1
-                    if self._waiting[dependant] == 0:
-                        self._push(dependant)
-                self._cond.notify_all()
+                self._finished(key)
+
+    def _finished(self, key: str) -> None:
+        """``key`` ended: its dependants may start (call with ``_cond`` held)."""
+        self._unfinished -= 1
+        for dependant in self._dependants.pop(key, ()):
+            self._waiting[dependant] -= 1
+            if self._waiting[dependant] == 0:
+                self._push(dependant)
+        self._cond.notify_all()
+
+    def external(self, key: str) -> Callable[[], None]:
+        """``key`` runs outside the executor (on the caller's thread): jobs submitted later that
+        depend on it wait until the returned function is called (once, when it has ended)."""
+        future: Future[object] = Future()
+        future.set_running_or_notify_cancel()
+        with self._cond:
+            self._futures[key] = future
+            self._jobs.setdefault(key, Job(key, lambda: None))
+            self._order[key] = len(self._order)
+            self._height.setdefault(key, 1)
+            self._unfinished += 1
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            future.set_result(None)
+            with self._cond:
+                self._finished(key)
+
+        return release
 
     @contextlib.contextmanager
     def blocking(self) -> Iterator[None]:

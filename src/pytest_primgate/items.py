@@ -307,12 +307,16 @@ class PlanItem(PrimgateItem):
         batch = get_batch(config)
         result = batch.take(self, request)
         if result is None:
-            result = compute(
-                self.work(batch.order.get(self.nodeid)), settings=get_settings(config),
-                session=get_session(config), state=get_runstate(config),
-                fixtures=RequestFixtures(request),
-                slot=batch.slot if batch.allowed else None, parallel_attempts=batch.allowed,
-            )
+            try:
+                result = compute(
+                    self.work(batch.order.get(self.nodeid)), settings=get_settings(config),
+                    session=get_session(config), state=get_runstate(config),
+                    fixtures=RequestFixtures(request),
+                    slot=batch.slot if batch.allowed else None, parallel_attempts=batch.ahead,
+                    observe=batch.inline_observer(self),
+                )
+            finally:
+                batch.inline_done(self)
         if result.decided is None:
             _infra_stop(self, result.infra)
         else:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_primgate import checks
-from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job
+from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job, WaitProbe
 from pytest_primgate.ordering import OrderFacts, waits
 from pytest_primgate.plan_work import PlanResult, compute
 from pytest_primgate.runstate import get_runstate
@@ -39,6 +39,10 @@ BATCH_KEY = pytest.StashKey["PlanBatch"]()
 RUN_AHEAD_BLOCKERS = frozenset({"skip", "skipif", "xfail", "usefixtures"})
 """Markers that keep an item (and what depends on it) out of the executor."""
 JOIN_SECONDS = 5.0
+EARLY = frozenset({"wallet"})
+"""Fixtures resolved as soon as any job asks, not at its item's turn: loading the wallet's key
+sends nothing. The x402 client (``payer``) registers and funds the wallet, so it waits for the
+turn of the item that needs it, after the plan's own registration and faucet tests."""
 
 
 class Cancelled(Exception):
@@ -81,8 +85,10 @@ class MainThreadFixtures:
         return value
 
     def wanted_by(self, key: str) -> list[str]:
-        """Unresolved names the job ``key`` waits for (call with ``cond`` held)."""
-        return [n for n, keys in self._wanted.items() if key in keys and n not in self._values]
+        """Unresolved names to resolve while waiting for the job ``key`` (call with ``cond``
+        held): those it waits for, and early ones (``EARLY``) any job waits for."""
+        return [n for n, keys in self._wanted.items()
+                if n not in self._values and (key in keys or (keys and n in EARLY))]
 
     def put(self, name: str, resolve: Callable[[], Any]) -> None:
         """On the main thread: resolve ``name`` (a raised exception is its value)."""
@@ -191,6 +197,8 @@ class PlanBatch:
         self.allowed = run_ahead_allowed(config)
         self.caps = InFlightCaps(settings.concurrency, settings.max_per_host)
         self.executor = DependencyExecutor(settings.concurrency)
+        self.probe = WaitProbe()
+        self._releases: dict[str, Callable[[], None]] = {}
         self.fixtures = MainThreadFixtures(self.executor.blocking)
         self.order: dict[str, int] = {}
         self.futures: dict[str, Future[PlanResult]] = {}
@@ -246,13 +254,14 @@ class PlanBatch:
             self._component[item.nodeid] = component
             self._members.setdefault(component, []).append(item)
 
-    def _start(self, item: PlanItem) -> None:
-        """Hand the item's component (everything, outside xdist) from the item on over."""
+    def _start(self, item: PlanItem, *, after: bool = False) -> None:
+        """Hand the item's component (everything, outside xdist) from the item on over
+        (``after``: from the next item on; the item itself is computed here)."""
         component = self._component.get(item.nodeid)
         if component is None or component in self._started:
             return
         self._started.add(component)
-        start = self.order[item.nodeid]
+        start = self.order[item.nodeid] + (1 if after else 0)
         jobs = [self._job(m) for m in self._members[component]
                 if m.nodeid in self._eligible and self.order[m.nodeid] >= start]
         self.futures.update(self.executor.submit(jobs))
@@ -279,11 +288,41 @@ class PlanBatch:
 
     # -- running -----------------------------------------------------------------------------
 
+    @property
+    def ahead(self) -> bool:
+        """Items are computed ahead now (allowed, and the probe found the work waits)."""
+        return self.allowed and self.probe.decided and not self.stopped
+
+    def inline_observer(self, item: PlanItem) -> Callable[[float, float], None] | None:
+        """For an item computed here while the probe is undecided: the per-attempt timer.
+
+        Once the attempts so far are found to wait more than they compute, the rest of the
+        item's component starts at once, after the item (which goes on here)."""
+        if not self.allowed or self.ahead:
+            return None
+
+        def observe(wall: float, cpu: float) -> None:
+            if not self.probe.decided and not self.stopped and self.probe.observe(wall, cpu):
+                self._releases[item.nodeid] = self.executor.external(item.nodeid)
+                self._start(item, after=True)
+
+        return observe
+
+    def inline_done(self, item: PlanItem) -> None:
+        """The item computed here has ended (its result recorded): its dependants may start."""
+        release = self._releases.pop(item.nodeid, None)
+        if release is not None:
+            release()
+
     def take(self, item: PlanItem, request: pytest.FixtureRequest) -> PlanResult | None:
-        """The item's result computed ahead (waiting for it here), or None: run it now."""
+        """The item's result computed ahead (waiting for it here), or None: run it now.
+
+        Until the attempts run so far are found to wait more than they compute (``WaitProbe``),
+        nothing is computed ahead: fast work runs as ``--primgate-concurrency 1``.
+        """
         if not self._indexed:
             self._index(item.session.items)
-        if not self.allowed or self.stopped:
+        if not self.ahead:
             return None
         self._start(item)
         future = self.futures.pop(item.nodeid, None)

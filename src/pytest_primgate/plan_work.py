@@ -8,6 +8,7 @@ What only the main thread may do (resolving fixtures) comes through ``FixtureAcc
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -85,12 +86,14 @@ def compute(
     fixtures: FixtureAccess,
     slot: Callable[[str], AbstractContextManager[object]] | None = None,
     parallel_attempts: bool = False,
+    observe: Callable[[float, float], None] | None = None,
 ) -> PlanResult:
     """Run one plan test's attempts (after its dependencies) and record its outcome.
 
     ``slot(endpoint)`` wraps each attempt (the in-flight caps, per host as the plan names it:
     a sandbox standing in for several prims still caps each prim); ``parallel_attempts`` runs
-    the first ``quorum`` attempts at once.
+    the first ``quorum`` attempts at once. ``observe(wall, cpu)`` is told after each attempt
+    how long it took and how much of it this thread computed.
     """
     from pytest_primgate.plan_runner import prepare, run_attempt
     from pytest_primgate.transport.retry import RetrySummary, recording
@@ -146,6 +149,16 @@ def compute(
             return once()
         with slot(test.endpoint):
             return once()
+
+    if observe is not None:
+        untimed = attempt
+
+        def attempt() -> AttemptResult:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return untimed()
+            finally:
+                observe(time.perf_counter() - wall, time.thread_time() - cpu)
 
     paid_before = len(session.payments_of(work.nodeid))
     with recording() as retry_log:
