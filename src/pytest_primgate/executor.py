@@ -69,12 +69,10 @@ class WaitProbe:
         self.clear_wait = clear_wait
         self.needed = needed
         self.in_a_row = 0
-        self.attempts = 0
         self.decided = False
 
     def observe(self, wall: float, cpu: float) -> bool:
         """One attempt took ``wall`` seconds, ``cpu`` of them computing; True once ahead pays."""
-        self.attempts += 1
         cpu = max(cpu, 0.0)
         wait = wall - cpu
         waited = wait >= self.min_wait and wait >= cpu
@@ -203,12 +201,10 @@ class DependencyExecutor:
             self._order[key] = len(self._order)
             self._height.setdefault(key, 1)
             self._unfinished += 1
-        released = threading.Event()
 
         def release() -> None:
-            if released.is_set():
+            if future.done():
                 return
-            released.set()
             future.set_result(None)
             with self._cond:
                 self._finished(key)

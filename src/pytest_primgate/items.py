@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,7 +145,8 @@ def internal_error_reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "infrastructure: out of memory while running the item (MemoryError)"
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    if type(exc).__name__ == "SpawnError" and type(exc).__module__ == "pytest_primgate.vps":
+    vps = sys.modules.get("pytest_primgate.vps")  # imported only when a server was spawned
+    if vps is not None and isinstance(exc, vps.SpawnError):
         return f"infrastructure: primgate spawn: {text}"  # a canary CLI group's server
     return f"infrastructure: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 

@@ -269,6 +269,11 @@ def _longrepr_line(report: pytest.TestReport) -> str:
     return first[:300]
 
 
+def _is_final(report: pytest.TestReport) -> bool:
+    """The report that carries an item's result: its call, or a setup that did not pass."""
+    return report.when == "call" or (report.when == "setup" and not report.passed)
+
+
 def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
     """Turn the reports of primgate items into records (controller or single process)."""
     if is_worker(config) or SESSION_KEY not in config.stash:
@@ -284,8 +289,7 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
         from pytest_primgate.canary.report import canary_from_report
 
         canary_from_report(session, report, props)
-        final = report.when == "call" or (report.when == "setup" and not report.passed)
-        if final and props.get(rp.INFRA_ERROR):
+        if _is_final(report) and props.get(rp.INFRA_ERROR):
             session.infra_errors.append(f"{report.nodeid}: {props[rp.INFRA_ERROR]}")
         return
     if rp.KIND not in props:
@@ -294,8 +298,7 @@ def logreport(config: pytest.Config, report: pytest.TestReport) -> None:
             if props.get(rp.INFRA_ERROR):
                 session.infra_errors.append(f"{report.nodeid}: {props[rp.INFRA_ERROR]}")
         return
-    final = report.when == "call" or (report.when == "setup" and not report.passed)
-    if not final:
+    if not _is_final(report):
         return
     record = rp.record_from_report(
         report.nodeid, report.when, report.outcome, props, _longrepr_line(report),

@@ -298,7 +298,7 @@ class PlanBatch:
 
         Once the attempts so far are found to wait more than they compute, the rest of the
         item's component starts at once, after the item (which goes on here)."""
-        if not self.allowed or self.ahead:
+        if not self.allowed or self.probe.decided:
             return None
 
         def observe(wall: float, cpu: float) -> None:

@@ -11,14 +11,13 @@ Only the first 4000 bytes of stdout and 2000 of stderr ever cross the connection
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_primgate.canary.result import Step
-from pytest_primgate.canary.tools import MODEL_BODY_CHARS, MODEL_STDERR_CHARS, ToolOutcome
+from pytest_primgate.canary.tools import MODEL_BODY_CHARS, MODEL_STDERR_CHARS, ToolOutcome, _json
 
 ROOT_TEMPLATE = "/tmp/primgate-canary-XXXXXX"
 KILL_AFTER = 2
@@ -31,10 +30,6 @@ TIMED_OUT = (124, 137)
 
 class RemoteShellError(Exception):
     """The remote directory could not be made or the connection failed (one line)."""
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def command_script(root: str, command: str, timeout: float) -> str:
