@@ -113,3 +113,17 @@ def test_forcing_reruns_of_primgate_items_is_a_usage_error(
     assert result.ret == 4
     assert "would rerun primgate items; they retry by majority" in result.stderr.str()
     assert "primgate:" not in result.stdout.str()
+
+
+def test_strict_markers_without_rerunfailures_under_xdist_is_no_internal_error(
+    pytester: pytest.Pytester,
+) -> None:
+    examples(pytester)
+    pytester.makeini("[pytest]\nstrict = true\n")
+    result = pytester.runpytest_subprocess(
+        "--primgate", "--primgate-sandbox", "--ci", "-n", "2", "-p", "no:rerunfailures",
+        "-p", "no:cacheprovider",
+    )
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and result.ret == 0, text
+    result.stdout.fnmatch_lines(["primgate: PASSED*"])

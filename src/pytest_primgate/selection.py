@@ -134,10 +134,6 @@ def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
         opt_out_of_reruns(items, everywhere=reruns_requested(config))
 
 
-NO_RERUNS = pytest.mark.flaky(reruns=0)
-"""pytest-rerunfailures' per-test setting: primgate items retry by majority inside the item."""
-
-
 def opt_out_of_reruns(items: Sequence[pytest.Item], everywhere: bool = True) -> None:
     """``--reruns`` keeps working for plain tests; primgate items are never rerun: their
     attempts are ``--primgate-runs``/``--primgate-quorum`` (one result per item), and a rerun
@@ -147,11 +143,14 @@ def opt_out_of_reruns(items: Sequence[pytest.Item], everywhere: bool = True) -> 
     marker get the opt-out: a marked item costs two round trips to pytest-rerunfailures'
     status server per test under xdist, an unmarked one none.
     """
+    # Made here, not at import: with strict markers, ``pytest.mark.flaky`` is an error unless
+    # pytest-rerunfailures (the only caller's condition) has registered it.
+    no_reruns = pytest.mark.flaky(reruns=0)
     for item in items:
         if isinstance(item, PrimgateItem) and (
             everywhere or item.get_closest_marker("flaky") is not None
         ):
-            item.add_marker(NO_RERUNS)
+            item.add_marker(no_reruns)
 
 
 def reruns_requested(config: pytest.Config) -> bool:
