@@ -273,3 +273,30 @@ def test_an_xdist_worker_runs_its_component_concurrently(
     assert data["totals"]["passed"] == 7
     assert {x["worker"] for x in data["tests"]} == {"gw0"}
     assert app.snapshot()["in_flight"]["max"] >= 3, "the dependants of R overlapped"
+
+
+def test_the_wallet_key_loads_before_the_first_item_when_items_may_run_ahead(
+    pytester: pytest.Pytester, sandbox: tuple[str, SandboxApp]
+) -> None:
+    url, _ = sandbox
+    write(pytester.path, plan({"g": [
+        t("H-1", "https://store.prim.sh/"),
+        t("F-3", "https://faucet.prim.sh/v1/faucet/status?address={{agent_address}}",
+          service="faucet.sh", depends_on=["H-1"]),
+    ]}))
+    pytester.makeconftest(
+        "import pytest\n"
+        "from pytest_primgate.wallet_setup import LOADED_KEY\n\n"
+        "@pytest.hookimpl(wrapper=True)\n"
+        "def pytest_runtest_call(item):\n"
+        "    yield\n"
+        "    if item.name == 'H-1':\n"
+        "        print('key loaded after H-1:', LOADED_KEY in item.config.stash)\n"
+    )
+    args = ("-s", "--primgate-base-url", f"*.prim.sh={url}/{{prim}}")
+    ahead, data = _run(pytester, "ahead", *args)
+    assert ahead.ret == 0 and data["totals"]["passed"] == 2, ahead.stdout.str()
+    ahead.stdout.fnmatch_lines(["*key loaded after H-1: True*"])  # its import delays no test
+    one, data = _run(pytester, "one", *args, "--primgate-concurrency", "1")
+    assert one.ret == 0 and data["totals"]["passed"] == 2, one.stdout.str()
+    one.stdout.fnmatch_lines(["*key loaded after H-1: False*"])  # as ever, when F-3 asks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +16,12 @@ from pytest_primgate.transport.retry import (
     ANSWERS_EXTENSION,
     RetryLog,
     RetrySummary,
+    _made_ssl_context,
     append_log_file,
     read_log_file,
     recording,
     retrying_transport,
+    shared_ssl_context,
 )
 from tests.fault_proxy import FaultProxy, Rule, fault_proxy
 
@@ -136,6 +140,32 @@ def test_transport_log_counts_outside_items(server: FaultProxy) -> None:
         http.get(server.url + "/a")
         http.get(server.url + "/b")
     assert (log.requests, log.retried, log.retries) == (2, 1, 1)
+
+
+def test_every_threads_pool_shares_one_verifying_tls_context(
+    server: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[ssl.SSLContext] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loads.append(self)
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    _made_ssl_context.cache_clear()
+    statuses: list[int] = []
+    with client() as http:
+        threads = [threading.Thread(target=lambda: statuses.append(
+            http.get(server.url + "/a").status_code)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert statuses == [200] * 4
+    assert len(loads) == 1  # the CA bundle is loaded once, not by every thread's pool
+    assert loads[0] is shared_ssl_context()
+    assert loads[0].verify_mode == ssl.CERT_REQUIRED and loads[0].check_hostname
 
 
 def test_log_file_round_trip(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ in a sequential run: a job that needs the x402 client waits for it (``MainThread
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -24,7 +25,7 @@ import pytest
 from pytest_primgate import checks
 from pytest_primgate.executor import DependencyExecutor, InFlightCaps, Job, WaitProbe
 from pytest_primgate.ordering import OrderFacts, waits
-from pytest_primgate.plan_work import PlanResult, compute
+from pytest_primgate.plan_work import WALLET_VARIABLES, PlanResult, compute
 from pytest_primgate.runstate import get_runstate
 from pytest_primgate.session import get_session
 from pytest_primgate.settings import get_settings
@@ -154,6 +155,16 @@ def _resolve(name: str, request: pytest.FixtureRequest) -> Callable[[], Any]:
     return payer
 
 
+def _preload_wallet(request: pytest.FixtureRequest) -> None:
+    """Load the wallet's key before the first plan item: loading sends nothing, and its
+    import (about 0.6 s of CPU) then delays no test. A failure is left to the item that
+    needs the wallet, which loads it again and reports it."""
+    from pytest_primgate.wallet_setup import load
+
+    with contextlib.suppress(Exception):  # reported by the item that needs the wallet
+        load(request.config, request.getfixturevalue("tmp_path_factory"))
+
+
 def _facts(item: PlanItem) -> OrderFacts:
     test = item.test
     names: set[str] = set()
@@ -208,6 +219,9 @@ class PlanBatch:
         self._eligible: set[str] = set()
         self._deps: dict[str, tuple[str, ...]] = {}
         self._indexed = False
+        self._needs_wallet = False
+        self._workers = getattr(config, "workerinput", None) is not None
+        """An xdist worker: it collects every item but runs only the units it is given."""
         self.stopped = False
 
     # -- planning ----------------------------------------------------------------------------
@@ -226,7 +240,9 @@ class PlanBatch:
             common &= set(item.fixturenames)
         session, settings = get_session(self.config), get_settings(self.config)
         constants = frozenset(session.base_variables) | frozenset(settings.variables)
-        self._deps = waits([_facts(i) for i in plan_items], constants)
+        facts = [_facts(i) for i in plan_items]
+        self._deps = waits(facts, constants)
+        self._needs_wallet = any(WALLET_VARIABLES & f.uses for f in facts)
         by_plan: dict[str, dict[str, str]] = {}
         parent: dict[str, str] = {}
 
@@ -248,9 +264,8 @@ class PlanBatch:
                     and not any(m.name in RUN_AHEAD_BLOCKERS for m in item.iter_markers())
                     and all(d in self._eligible for d in self._deps[key])):
                 self._eligible.add(key)
-        workers = getattr(self.config, "workerinput", None) is not None
         for item in plan_items:
-            component = find(item.nodeid) if workers else ""
+            component = find(item.nodeid) if self._workers else ""
             self._component[item.nodeid] = component
             self._members.setdefault(component, []).append(item)
 
@@ -322,6 +337,8 @@ class PlanBatch:
         """
         if not self._indexed:
             self._index(item.session.items)
+            if self.allowed and self._needs_wallet and not self._workers:
+                _preload_wallet(request)
         if not self.ahead:
             return None
         self._start(item)

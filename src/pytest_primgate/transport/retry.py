@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -278,6 +280,25 @@ def retrying_transport(
     thread (``PerThreadTransport``: deadlines stay exact when items run concurrently)."""
     from pytest_primgate.transport.per_thread import PerThreadTransport
 
-    return RetryTransport(
-        PerThreadTransport(lambda: httpx.HTTPTransport(**transport_kwargs)), policy, log=log
-    )
+    def pool() -> httpx.HTTPTransport:
+        if "verify" in transport_kwargs:
+            return httpx.HTTPTransport(**transport_kwargs)
+        return httpx.HTTPTransport(verify=shared_ssl_context(), **transport_kwargs)
+
+    return RetryTransport(PerThreadTransport(pool), policy, log=log)
+
+
+_SSL_LOCK = threading.Lock()
+
+
+@functools.cache
+def _made_ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True, trust_env=True)
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process (threads that start together wait
+    for the first): loading the CA bundle costs about 20 ms of CPU, which every thread's pool
+    would otherwise pay on its first request."""
+    with _SSL_LOCK:
+        return _made_ssl_context()
