@@ -7,11 +7,13 @@
 2. Collection (``--collect-only -q``) of a plan vs pytest's own collection of as many
    parametrized tests, alternating A and B in pairs: time ratio (targets ≤ 1.2× at 10k,
    ≤ 1.4× at 100k) and peak RSS; memory per test from the growth between the two largest sizes
-   (target ≤ 2 KB per test).
+   (target ≤ 2 KB per test). Run with the plugin's bytecode cached, as a wheel install leaves
+   it, and with ``PYTHONDONTWRITEBYTECODE=1``, as some CI images set it (``--bytecode``).
 3. Running fast free GET plan tests against the sandbox with ``-n 2`` vs ``-n 0``, alternating
    in pairs, default 2-of-3 majority. Target: ``-n 2`` never slower than ``-n 0`` at 10k.
 
-``python benchmarks/scale.py [--pairs N] [--part scheduler|collect|run] [--quick]``
+``python benchmarks/scale.py [--pairs N] [--part scheduler|collect|run] [--quick]
+[--bytecode cached|off|both] [--sizes 1000,10000]``
 """
 
 from __future__ import annotations
@@ -138,8 +140,25 @@ def _span(xs: list[float]) -> str:
     return f"{statistics.median(xs):.4f} s [{min(xs):.4f}-{max(xs):.4f}]"
 
 
-def part_collect(pairs: int, sizes: list[int]) -> None:
-    print("== collection: pytest parametrized (A) vs primgate plan (B)")
+BYTECODE_MODES = {
+    "cached": ("bytecode cached (as a wheel install leaves it)", {"PYTHONDONTWRITEBYTECODE": ""}),
+    "off": ("PYTHONDONTWRITEBYTECODE=1 (every run compiles the plugin)",
+            {"PYTHONDONTWRITEBYTECODE": "1"}),
+}
+"""pytest's own modules come with bytecode from ``pip install``; an editable checkout of the
+plugin has none until a run writes it. "cached" lets the warm-up pair write it (an empty
+``PYTHONDONTWRITEBYTECODE`` is unset to Python), as a wheel install would have; "off" is a CI
+image that sets the variable, where every run compiles and assertion-rewrites the plugin."""
+
+
+def part_collect(pairs: int, sizes: list[int], modes: list[str]) -> None:
+    for mode in modes:
+        label, env = BYTECODE_MODES[mode]
+        print(f"== collection: pytest parametrized (A) vs primgate plan (B); {label}")
+        _collect_sizes(pairs, sizes, env)
+
+
+def _collect_sizes(pairs: int, sizes: list[int], env: dict[str, str]) -> None:
     peaks: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -156,8 +175,9 @@ def part_collect(pairs: int, sizes: list[int]) -> None:
                 f"@pytest.mark.parametrize('i', range({n}))\n"
                 "def test_health(i):\n    assert i >= 0\n"
             )
-            result = run_paired([*common, str(base)], [*common, "--primgate", str(plan)],
-                                root, pairs)
+            side_a, side_b = [*common, str(base)], [*common, "--primgate", str(plan)]
+            run_paired(side_a, side_b, root, 1, env=env)  # warm-up: file cache, bytecode
+            result = run_paired(side_a, side_b, root, pairs, env=env)
             peaks[n] = result.b_rss_mb
             print(f"{n:>6} tests: " + result.line("pytest", "primgate"))
         if len(sizes) >= 2:
@@ -190,12 +210,18 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--part", choices=["scheduler", "collect", "run"], action="append")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke check")
+    parser.add_argument("--bytecode", choices=[*BYTECODE_MODES, "both"], default="both",
+                        help="collection: plugin bytecode cached, off, or both (default)")
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")],
+                        help="collection sizes, comma-separated (default 1k,10k,50k,100k)")
     args = parser.parse_args()
     parts = args.part or ["scheduler", "collect", "run"]
     if "scheduler" in parts:
         part_scheduler(args.pairs, [1000, 5000] if args.quick else [1000, 5000, 10000, 20000])
     if "collect" in parts:
-        part_collect(args.pairs, [1000, 5000] if args.quick else [1000, 10000, 50000, 100000])
+        modes = list(BYTECODE_MODES) if args.bytecode == "both" else [args.bytecode]
+        sizes = args.sizes or ([1000, 5000] if args.quick else [1000, 10000, 50000, 100000])
+        part_collect(args.pairs, sizes, modes)
     if "run" in parts:
         part_run(args.pairs, [200, 1000] if args.quick else [1000, 5000, 10000])
 

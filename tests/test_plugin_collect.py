@@ -156,3 +156,16 @@ def test_short_option_owned_by_another_plugin(pytester: pytest.Pytester) -> None
         ["primgate: --group belong(s) to another installed plugin here; "
          "primgate's form: --primgate-group"]
     )
+
+
+def test_fixture_closure_sharing_falls_back_when_pytest_keeps_it_elsewhere() -> None:
+    """Without pytest's (private) resolution on the first item, each item resolves its own."""
+    from types import SimpleNamespace
+
+    from pytest_primgate.items import shared_fixture_resolution
+
+    assert shared_fixture_resolution(SimpleNamespace()) == {}  # type: ignore[arg-type]
+    info = object()
+    assert shared_fixture_resolution(
+        SimpleNamespace(_fixtureinfo=info)  # type: ignore[arg-type]
+    ) == {"fixtureinfo": info}

@@ -198,3 +198,43 @@ def test_results_file_is_valid_json_with_run_meta(pytester: pytest.Pytester) -> 
     assert data["meta"]["selected_groups"] == ["d"]
     assert data["plugin_version"]
     assert json.dumps(data)
+
+
+def test_items_of_a_group_share_one_fixture_closure_and_each_folder_keeps_its_own(
+    pytester: pytest.Pytester,
+) -> None:
+    """Siblings reuse the first item's fixture resolution; conftest scoping is unchanged."""
+    health = {"service": "store.sh", "status": "ok"}
+    for folder in ("a", "b"):
+        (pytester.path / folder).mkdir()
+        write(pytester.path / folder, plan({
+            "g1": [t("H-1", "https://store.prim.sh/", body=health),
+                   t("H-2", "https://store.prim.sh/", body=health)],
+            "g2": [t("H-3", "https://store.prim.sh/", body=health)],
+        }))
+        (pytester.path / folder / "conftest.py").write_text(
+            "import pytest\n\n"
+            "@pytest.fixture(autouse=True)\n"
+            f"def only_{folder}(request):\n"
+            f"    print('\\nFIXTURE {folder} ' + request.node.nodeid)\n"
+        )
+    pytester.makeconftest(
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        print('NAMES', item.nodeid, sorted(n for n in item.fixturenames\n"
+        "                                         if n.startswith('only_')))\n"
+        "    first, second, third = items[0], items[1], items[2]\n"
+        "    print('SIBLINGS SHARE', first.fixturenames is second.fixturenames)\n"
+        "    print('GROUPS SHARE', first.fixturenames is third.fixturenames)\n"
+    )
+    result = run(pytester, "-s")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=6)
+    out = result.stdout.str()
+    assert "SIBLINGS SHARE True" in out and "GROUPS SHARE False" in out
+    for folder, other in (("a", "b"), ("b", "a")):
+        for tid, group in (("H-1", "g1"), ("H-2", "g1"), ("H-3", "g2")):
+            nodeid = f"{folder}/smoke-test-plan.json::{group}::{tid}"
+            assert f"NAMES {nodeid} ['only_{folder}']" in out
+            assert f"FIXTURE {folder} {nodeid}" in out
+            assert f"FIXTURE {other} {nodeid}" not in out

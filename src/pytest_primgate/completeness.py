@@ -18,8 +18,9 @@ import pytest
 from pytest_primgate import records as rp
 from pytest_primgate.model import ItemRecord
 
-Facts = tuple[tuple[str, object], ...]
-"""An item's static properties, as the (shared) pairs of its ``user_properties``."""
+Facts = list[tuple[str, object]]
+"""An item's ``user_properties`` itself (no copy per item): its static pairs are read from it
+when a placeholder record is needed (``STATIC_KEYS``; run-time properties are left out)."""
 
 SELECTED_KEY = pytest.StashKey[dict[str, Facts | None]]()
 """Selected primgate node ids -> static properties (None until known: xdist controller)."""
@@ -37,9 +38,9 @@ def remember_items(config: pytest.Config, items: Iterable[pytest.Item]) -> None:
     """Selected set of a single-process run (or a worker): the items' static properties."""
     selected: dict[str, Facts | None] = {}
     for item in items:
-        facts = [p for p in item.user_properties if p[0] in STATIC_KEYS]
-        if facts and (facts[0][0] == rp.KIND or rp.KIND in rp.as_dict(facts)):
-            selected[item.nodeid] = tuple(facts)
+        props = item.user_properties
+        if props and (props[0][0] == rp.KIND or any(k == rp.KIND for k, _ in props)):
+            selected[item.nodeid] = props
     config.stash[SELECTED_KEY] = selected
 
 
@@ -122,7 +123,10 @@ def placeholder(
 ) -> ItemRecord:
     """A record for a selected item that ended without a primgate report."""
     known = selected(config).get(nodeid)
-    facts = rp.as_dict(known) if known else facts_from_nodeid(config, nodeid)
+    facts = (
+        {k: v for k, v in known if k in STATIC_KEYS} if known
+        else facts_from_nodeid(config, nodeid)
+    )
     props = {**facts, rp.OUTCOME: outcome, rp.REASON: reason}
     record = rp.record_from_report(nodeid, "call", outcome, props, reason, 0.0, worker)
     assert record is not None

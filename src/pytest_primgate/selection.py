@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,9 @@ from pytest_primgate import records as rp
 from pytest_primgate.items import CanaryItem, PlanItem, PrimgateItem, ScenarioItem
 from pytest_primgate.session import get_session
 from pytest_primgate.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pytest_primgate.manifests.plan import Plan
 
 
 def available_groups(items: Sequence[pytest.Item]) -> list[str]:
@@ -230,19 +234,17 @@ def _make_items(anchor: PlanItem, test_ids: set[str]) -> list[pytest.Item]:
     return made
 
 
-_POSITIONS: dict[tuple[str, int], dict[str, int]] = {}
+def _plan_positions(plan: Plan) -> dict[str, int]:
+    """Position of every test of ``plan`` in collection order (groups, then ids).
 
-
-def _plan_positions(item: PlanItem) -> dict[str, int]:
-    """Position of every test of the item's plan in collection order (groups, then ids)."""
-    key = (item.plan.path, id(item.plan))
-    cached = _POSITIONS.get(key)
-    if cached is None:
-        cached = _POSITIONS[key] = {}
-        for group in item.plan.groups:
-            for tid in group.test_ids:
-                cached.setdefault(tid, len(cached))
-    return cached
+    Made per ordering pass and dropped after it (a module cache kept one entry per test of
+    every plan for the whole session).
+    """
+    positions: dict[str, int] = {}
+    for group in plan.groups:
+        for tid in group.test_ids:
+            positions.setdefault(tid, len(positions))
+    return positions
 
 
 def order_dependencies(
@@ -263,7 +265,7 @@ def order_dependencies(
         assert all(isinstance(m, PlanItem) for m in members)
         plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
         if plan_order:
-            positions = _plan_positions(plan_items[0])
+            positions = _plan_positions(plan_items[0].plan)
             keys = [positions.get(m.test.id, len(positions)) for m in plan_items]
             if any(a > b for a, b in pairwise(keys)):
                 order = sorted(range(len(plan_items)), key=keys.__getitem__)

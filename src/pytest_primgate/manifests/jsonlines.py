@@ -29,6 +29,24 @@ class LineIndex:
         return bisect.bisect_left(self._newlines, offset)
 
 
+def lines_at(text: str, offsets: Sequence[int]) -> list[int]:
+    """0-based lines of ascending ``offsets``, counting newlines once from the start.
+
+    A plan's test and group offsets come in text order; counting between neighbours is one
+    pass in C, where a ``LineIndex`` would first list every newline of the file.
+    """
+    lines: list[int] = []
+    line = pos = 0
+    count = text.count
+    for offset in offsets:
+        if offset < pos:  # not ascending: start again from the top for this one
+            line, pos = 0, 0
+        line += count("\n", pos, offset)
+        pos = offset
+        lines.append(line)
+    return lines
+
+
 def _skip(text: str, i: int) -> int:
     match = _WS.match(text, i)
     return match.end() if match else i

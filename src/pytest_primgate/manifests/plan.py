@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_primgate.manifests.errors import ManifestError
-from pytest_primgate.manifests.jsonlines import LineIndex, plan_positions, pointer_offset
+from pytest_primgate.manifests.jsonlines import (
+    LineIndex,
+    lines_at,
+    plan_positions,
+    pointer_offset,
+)
 from pytest_primgate.manifests.limits import (
     DEPTH_MESSAGE,
     TooDeep,
@@ -388,6 +393,12 @@ class _Sharing:
         return self._values.setdefault(repr(value), value)
 
 
+def _lines(text: str, offsets: list[int], count: int) -> list[int]:
+    """The lines of the first ``count`` offsets; 0 where the positions walk found none."""
+    lines = lines_at(text, offsets[:count])
+    return lines + [0] * (count - len(lines))
+
+
 def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
     raw_tests: list[dict[str, Any]] = data["tests"]
     raw_groups: list[dict[str, Any]] = data["groups"]
@@ -434,10 +445,18 @@ def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
     _check_cycles(ctx, raw_tests, seen)
     share = _Sharing(seen)
     text, values = share.text, share.value
+    test_lines = _lines(ctx.text, test_offsets, len(raw_tests))
+    unknown_of: dict[tuple[str, ...], tuple[str, ...]] = {}
     tests: dict[str, PlanTest] = {}
-    for index, raw in enumerate(raw_tests):
+    for raw, line in zip(raw_tests, test_lines, strict=True):
         expected = raw["expected"]
         tid = text(raw["id"])
+        keys = tuple(raw)
+        unknown_fields = unknown_of.get(keys)
+        if unknown_fields is None:
+            unknown_fields = unknown_of[keys] = tuple(sorted(set(keys) - KNOWN_TEST))
+        depends_on = raw.get("depends_on")
+        captures = raw.get("captures")
         tests[tid] = PlanTest(
             id=tid,
             service=text(raw.get("service", "")),
@@ -449,26 +468,27 @@ def _build(ctx: _Context, data: Mapping[str, Any]) -> Plan:
             expected_body=values(expected.get("body")),
             has_body_shape="body" in expected and expected["body"] is not None,
             body_equals=expected.get("body_equals"),
-            depends_on=values(tuple(map(text, raw.get("depends_on", ())))),
-            captures=values(tuple((raw.get("captures") or {}).items())),
+            depends_on=values(tuple(map(text, depends_on))) if depends_on else (),
+            captures=values(tuple(captures.items())) if captures else (),
             notes=text(raw.get("notes") or ""),
             skip=bool(raw.get("skip", False)),
             paid=raw.get("paid"),
             retry=bool(raw.get("retry", False)),
             generated=bool(raw.get("generated", False)),
-            line=ctx.index.line(test_offsets[index]) if index < len(test_offsets) else 0,
-            unknown_fields=values(tuple(sorted(set(raw) - KNOWN_TEST))),
-            group=text(membership.get(raw["id"], "")),
+            line=line,
+            unknown_fields=unknown_fields,
+            group=text(membership.get(tid, "")),
         )
+    group_lines = _lines(ctx.text, group_offsets, len(raw_groups))
     groups = tuple(
         PlanGroup(
             id=text(g["id"]), name=g.get("name", g["id"]), prompt=g.get("prompt", ""),
             test_ids=tuple(map(text, g["tests"])),
-            line=ctx.index.line(group_offsets[i]) if i < len(group_offsets) else 0,
+            line=line,
             canary_only=bool(g.get("canary_only", False)), interface=g.get("interface", "api"),
             setup=g.get("setup", ""), cleanup=g.get("cleanup", ""),
         )
-        for i, g in enumerate(raw_groups)
+        for g, line in zip(raw_groups, group_lines, strict=True)
     )
     unknown = set(data) - KNOWN_TOP
     for g in raw_groups:
