@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_primgate import checks
-from pytest_primgate.manifests.plan import Plan, PlanTest, load_plan
+from pytest_primgate.manifests.plan import Plan, PlanTest, load_plan, plan_test_flags
 from tests.plans import require_upstream
 
 EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "manifests" / "smoke-test-plan.json"
@@ -295,8 +296,45 @@ def test_is_free_on_upstream_tests(upstream: Plan) -> None:
     )
 
 
+FLAGS = ("has_body_shape", "skip", "retry", "generated", "paid")
+
+
 def _variant(test: PlanTest, **changes: Any) -> PlanTest:
-    return dataclasses.replace(test, **changes)
+    flags = {name: changes.pop(name, getattr(test, name)) for name in FLAGS}
+    return dataclasses.replace(test, flags=plan_test_flags(**flags), **changes)
+
+
+@pytest.mark.parametrize("paid", [None, True, False])
+@pytest.mark.parametrize("bits", range(16))
+def test_plan_test_flags_keep_every_combination(
+    example: Plan, paid: bool | None, bits: int
+) -> None:
+    values = {name: bool(bits >> i & 1) for i, name in enumerate(FLAGS[:4])}
+    test = _variant(example.tests["H-1"], paid=paid, **values)
+    assert {name: getattr(test, name) for name in FLAGS} == {**values, "paid": paid}
+
+
+def test_plan_flags_are_read_from_the_plan(tmp_path: Path) -> None:
+    base = json.loads(EXAMPLE_PLAN.read_text())
+    first = next(t for t in base["tests"] if t["id"] == "H-1")
+    variants = [
+        {**first, "id": "A", "skip": True, "paid": False, "expected": {"status": 200}},
+        {**first, "id": "B", "retry": True, "generated": True, "paid": True},
+        {**first, "id": "C", "expected": {"status": 200, "body": None}},
+    ]
+    plan = {**base, "groups": [{"id": "g", "name": "g", "prompt": "", "tests": ["A", "B", "C"]}],
+            "tests": variants}
+    path = tmp_path / "smoke-test-plan.json"
+    path.write_text(json.dumps(plan))
+    tests = load_plan(path).tests
+    assert {tid: {name: getattr(test, name) for name in FLAGS} for tid, test in tests.items()} == {
+        "A": {"has_body_shape": False, "skip": True, "retry": False, "generated": False,
+              "paid": False},
+        "B": {"has_body_shape": True, "skip": False, "retry": True, "generated": True,
+              "paid": True},
+        "C": {"has_body_shape": False, "skip": False, "retry": False, "generated": False,
+              "paid": None},
+    }
 
 
 def test_example_plan_uses_the_upstream_shape_vocabulary(example: Plan) -> None:

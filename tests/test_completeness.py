@@ -123,6 +123,28 @@ def test_a_selected_test_pulls_in_its_dependencies_and_runs(
         assert order == sorted(order, key=lambda tid: int(tid.split("-")[1])), order
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_plan_collected_twice_gets_one_record_per_test(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    """``--keep-duplicates`` with the plan named twice: each test runs once, after its
+    dependency, with one record (no crash in ordering, no ``not_run`` for a second copy)."""
+    write(pytester.path, plan({"store": [  # listed after the test that depends on it
+        t("ST-2", "https://store.prim.sh/?a=2", depends_on=["ST-1"]),
+        t("ST-1", "https://store.prim.sh/?a=1"),
+        t("ST-8", "https://store.prim.sh/?a=8"),
+    ]}))
+    result = ci(pytester, mode, "--keep-duplicates", "-v", "smoke-test-plan.json",
+                "smoke-test-plan.json")
+    data = agree(result, pytester, "PASSED", 0)
+    assert sorted((x["test_id"], x["outcome"]) for x in data["tests"]) == [
+        ("ST-1", "passed"), ("ST-2", "passed"), ("ST-8", "passed"),
+    ]
+    ran = [line for line in result.outlines if "PASSED smoke" in line or " PASSED  " in line]
+    assert len(ran) == 3, ran
+    assert "= 3 passed" in result.stdout.str()
+
+
 def test_no_deps_leaves_the_selected_test_blocked_and_nothing_verified(
     pytester: pytest.Pytester,
 ) -> None:

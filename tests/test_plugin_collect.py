@@ -92,6 +92,44 @@ def test_markers_select_groups(pytester: pytest.Pytester) -> None:
     ]
 
 
+def test_a_group_of_one_prim_is_marked_once_and_a_mixed_group_per_item(
+    pytester: pytest.Pytester,
+) -> None:
+    """Markers of a one-prim group sit on the group node (no marker list per item); a group
+    spanning two prims marks each item with its own prim. Selection sees both the same way."""
+    plan = json.loads(json.dumps(PLAN))
+    plan["groups"].append({"id": "mixed", "name": "Mixed", "prompt": "", "tests": ["MX-1", "MX-2"]})
+    plan["tests"] += [
+        {**plan["tests"][3], "id": "MX-1"},  # search.sh
+        {**plan["tests"][1], "id": "MX-2", "depends_on": []},  # store.sh
+    ]
+    write_plan(pytester, plan)
+    items, _ = pytester.inline_genitems("--primgate")
+    by_name = {item.name: item for item in items}
+    store = by_name["ST-2"]
+    assert store.own_markers == []
+    assert [m.kwargs for m in store.iter_markers("primgate_group")] == [{"name": "store"}]
+    assert [m.kwargs["name"] for m in store.iter_markers("primgate_prim")] == ["store"]
+    for name, prim in (("MX-1", "search"), ("MX-2", "store")):
+        mixed = by_name[name]
+        assert [m.kwargs["name"] for m in mixed.own_markers] == [prim]
+        assert [m.kwargs["name"] for m in mixed.iter_markers("primgate_prim")] == [prim]
+        assert [m.kwargs for m in mixed.iter_markers("primgate_group")] == [{"name": "mixed"}]
+    result = pytester.runpytest(
+        "--primgate", "--collect-only", "-q", "-m", "primgate_prim(name='search')"
+    )
+    assert [line for line in result.outlines if "::" in line] == [
+        "smoke-test-plan.json::search::SE-1", "smoke-test-plan.json::mixed::MX-1"
+    ]
+    result = pytester.runpytest(
+        "--primgate", "--collect-only", "-q",
+        "-m", "primgate_group(name='mixed') and primgate_prim(name='store')",
+    )
+    assert [line for line in result.outlines if "::" in line] == [
+        "smoke-test-plan.json::mixed::MX-2"
+    ]
+
+
 def test_group_pulls_in_dependencies(pytester: pytest.Pytester) -> None:
     write_plan(pytester)
     result = pytester.runpytest("--primgate", "--group", "store", "--collect-only", "-q")

@@ -8,7 +8,7 @@ end of the run an item without a final report is ``not_run``; an xdist crash rep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,36 +22,62 @@ Facts = list[tuple[str, object]]
 """An item's ``user_properties`` itself (no copy per item): its static pairs are read from it
 when a placeholder record is needed (``STATIC_KEYS``; run-time properties are left out)."""
 
-SELECTED_KEY = pytest.StashKey[dict[str, Facts | None]]()
-"""Selected primgate node ids -> static properties (None until known: xdist controller)."""
-
 CRASH_WHEN = "???"
 """``when`` of the report pytest-xdist makes for the item a crashed worker was running."""
 
 STATIC_KEYS = frozenset({
-    rp.KIND, rp.NODEID, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS,
-    rp.THRESHOLD,
+    rp.KIND, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS, rp.THRESHOLD,
 })
 
 
+class Selected:
+    """The selected primgate items, in order: the items themselves (single process, a
+    worker) or their node ids only (xdist controller, which does not collect).
+
+    Holding the items costs a reference each; the node id -> properties index a placeholder
+    needs is built on the first lookup (an interrupted or crashed run), not for every run.
+    """
+
+    __slots__ = ("_index", "_items", "_nodeids")
+
+    def __init__(self, items: Sequence[pytest.Item] = (), nodeids: Sequence[str] = ()) -> None:
+        self._items = items
+        self._nodeids = nodeids
+        self._index: dict[str, Facts] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._nodeids
+        for item in self._items:
+            yield item.nodeid
+
+    def __len__(self) -> int:
+        return len(self._nodeids) + len(self._items)
+
+    def facts(self, nodeid: str) -> Facts | None:
+        """The item's properties, or None when only its node id is known."""
+        if self._index is None:
+            self._index = {item.nodeid: item.user_properties for item in self._items}
+        return self._index.get(nodeid)
+
+
+SELECTED_KEY = pytest.StashKey[Selected]()
+
+
+def _is_primgate_item(item: pytest.Item) -> bool:
+    props = item.user_properties
+    return bool(props) and (props[0][0] == rp.KIND or any(k == rp.KIND for k, _ in props))
+
+
 def remember_items(config: pytest.Config, items: Iterable[pytest.Item]) -> None:
-    """Selected set of a single-process run (or a worker): the items' static properties."""
-    selected: dict[str, Facts | None] = {}
-    for item in items:
-        props = item.user_properties
-        if props and (props[0][0] == rp.KIND or any(k == rp.KIND for k, _ in props)):
-            selected[item.nodeid] = props
-    config.stash[SELECTED_KEY] = selected
+    """Selected set of a single-process run (or a worker): its primgate items."""
+    config.stash[SELECTED_KEY] = Selected(items=[i for i in items if _is_primgate_item(i)])
 
 
 def remember_ids(config: pytest.Config, ids: Sequence[str]) -> None:
     """Selected set on the xdist controller, from the first worker's collection."""
     if SELECTED_KEY in config.stash:
         return
-    chosen: dict[str, Facts | None] = {
-        nodeid: None for nodeid in ids if is_manifest_nodeid(nodeid)
-    }
-    config.stash[SELECTED_KEY] = chosen
+    config.stash[SELECTED_KEY] = Selected(nodeids=[i for i in ids if is_manifest_nodeid(i)])
 
 
 def is_manifest_nodeid(nodeid: str) -> bool:
@@ -62,9 +88,9 @@ def is_manifest_nodeid(nodeid: str) -> bool:
     )
 
 
-def selected(config: pytest.Config) -> dict[str, Facts | None]:
+def selected(config: pytest.Config) -> Selected:
     """The selected set (empty when never learnt, e.g. collection failed)."""
-    return config.stash.get(SELECTED_KEY, {})
+    return config.stash.get(SELECTED_KEY, None) or Selected()
 
 
 @lru_cache(maxsize=64)
@@ -111,7 +137,7 @@ def facts_from_nodeid(config: pytest.Config, nodeid: str) -> dict[str, Any]:
         prim = registry.lookup(service=service)
     status = prim.status if prim is not None else ""
     return {
-        rp.KIND: kind, rp.NODEID: nodeid, rp.TEST_ID: test_id, rp.GROUP: group,
+        rp.KIND: kind, rp.TEST_ID: test_id, rp.GROUP: group,
         rp.PRIM: prim.id if prim is not None else service.removesuffix(".sh"),
         rp.PRIM_STATUS: status or "unknown", rp.STATUS_CLASS: status_class(status),
         rp.THRESHOLD: "" if prim is None or prim.threshold is None else str(prim.threshold),
@@ -122,7 +148,7 @@ def placeholder(
     config: pytest.Config, nodeid: str, outcome: str, reason: str, worker: str = ""
 ) -> ItemRecord:
     """A record for a selected item that ended without a primgate report."""
-    known = selected(config).get(nodeid)
+    known = selected(config).facts(nodeid)
     facts = (
         {k: v for k, v in known if k in STATIC_KEYS} if known
         else facts_from_nodeid(config, nodeid)

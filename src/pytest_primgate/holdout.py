@@ -39,7 +39,7 @@ from pytest_primgate.settings import Settings
 HOLDOUT_RUNS = (3, 2)
 NAMED_MARKERS = frozenset({"primgate_group", "primgate_prim", "owner_task"})
 SAFE_PROPS = frozenset({
-    rp.KIND, rp.NODEID, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS,
+    rp.KIND, rp.TEST_ID, rp.GROUP, rp.PRIM, rp.PRIM_STATUS, rp.STATUS_CLASS,
     rp.THRESHOLD, rp.OUTCOME, rp.REASON, rp.ATTEMPTS, rp.PASSES, rp.ATTEMPT_OUTCOMES,
     rp.BLOCKED_BY, rp.STATUS_CODE, rp.EXIT_CODE, rp.HOLDOUT, rp.PAYMENTS,
 })
@@ -83,7 +83,7 @@ def _disguise(item: PrimgateItem, opaque: str) -> None:
     item.own_markers[:] = [m for m in item.own_markers if m.name not in NAMED_MARKERS]
     item.add_marker(_mark("primgate_group", name="holdout"))
     rp.set_props(item.user_properties, {
-        rp.NODEID: item.nodeid, rp.TEST_ID: opaque, rp.GROUP: "holdout", rp.PRIM: "holdout",
+        rp.TEST_ID: opaque, rp.GROUP: "holdout", rp.PRIM: "holdout",
         rp.PRIM_STATUS: "holdout", rp.STATUS_CLASS: "live", rp.THRESHOLD: "", rp.HOLDOUT: True,
     })
 

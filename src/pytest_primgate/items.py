@@ -72,10 +72,20 @@ def _prim_markers(item: pytest.Item, prim: Prim | None, service: str) -> dict[st
     return dict(props)
 
 
+PrimFacts = tuple[pytest.MarkDecorator, tuple[tuple[str, object], ...]]
+"""An item's prim marker and static prim properties (shared objects)."""
+
+
+def plan_test_facts(test: PlanTest, prims: PrimRegistry | None) -> PrimFacts:
+    """The prim marker and properties of a plan test: its prim by service, else by host."""
+    prim = None
+    if prims is not None:
+        prim = prims.lookup(service=test.service) or prims.lookup(host=_host(test.endpoint))
+    return _prim_facts(prim, test.service)
+
+
 @functools.lru_cache(maxsize=1024)
-def _prim_facts(
-    prim: Prim | None, service: str
-) -> tuple[pytest.MarkDecorator, tuple[tuple[str, object], ...]]:
+def _prim_facts(prim: Prim | None, service: str) -> PrimFacts:
     """The prim marker and static properties, one shared tuple per prim (not per item)."""
     prim_id = prim.id if prim is not None else (service.removesuffix(".sh") if service else "")
     status = prim.status if prim is not None else ""
@@ -258,14 +268,22 @@ class PlanGroupNode(pytest.Collector):
                 canary.setup_canary(self.plan, group, self.prims)
                 items.append(canary)
             return items
+        tests = [self.plan.tests[test_id] for test_id in group.test_ids]
+        facts = [plan_test_facts(test, self.prims) for test in tests]
+        # The group's markers sit on this node, as a class's do for its methods: items
+        # inherit them (-m, -k, iter_markers) without a marker list each.
+        self.add_marker(_mark("primgate_group", name=group.id))
+        one_prim = bool(facts) and all(marker is facts[0][0] for marker, _ in facts)
+        if one_prim:
+            self.add_marker(facts[0][0])
         with paused_gc(freeze=True):  # items live to the session's end: no GC walks them
             shared: dict[str, object] = {}
-            for test_id in group.test_ids:
-                test = self.plan.tests[test_id]
+            for test, test_facts in zip(tests, facts, strict=True):
                 item = PlanItem.from_parent(
                     self, name=test.id, callobj=_run_primgate_item, **shared
                 )
-                item.setup_plan(self.plan, test, self.prims)
+                item.setup_plan(self.plan, test, facts=test_facts, group_on_parent=True,
+                                prim_on_parent=one_prim)
                 items.append(item)
                 shared = shared or shared_fixture_resolution(item)
         return items
@@ -281,24 +299,27 @@ class PlanItem(PrimgateItem):
     plan: Plan
     test: PlanTest
 
-    def setup_plan(self, plan: Plan, test: PlanTest, prims: PrimRegistry | None) -> None:
+    def setup_plan(
+        self, plan: Plan, test: PlanTest, prims: PrimRegistry | None = None, *,
+        facts: PrimFacts | None = None, group_on_parent: bool = False,
+        prim_on_parent: bool = False,
+    ) -> None:
         """Attach the test and its static facts (markers, gate class, properties).
 
-        Only the node id and test id properties are the item's own; the others are tuples
-        shared by every item with the same group or prim (10,000 items, a few distinct).
+        Every property is a tuple shared by all the items with the same group or prim
+        (10,000 items, a few distinct); node id and test id are the report's own node id.
+        ``group_on_parent`` / ``prim_on_parent``: the group node carries that marker.
         """
         self.plan = plan
         self.test = test
         self.manifest_line = test.line
-        prim = None
-        if prims is not None:
-            prim = prims.lookup(service=test.service) or prims.lookup(host=_host(test.endpoint))
-        marker, prim_props = _prim_facts(prim, test.service)
-        self.add_marker(_mark("primgate_group", name=test.group))
-        self.add_marker(marker)
+        marker, prim_props = facts or plan_test_facts(test, prims)
+        if not group_on_parent:
+            self.add_marker(_mark("primgate_group", name=test.group))
+        if not prim_on_parent:
+            self.add_marker(marker)
         self.user_properties = list((  # list(tuple) is sized to fit; extend over-allocates
-            _shared_prop(rp.KIND, "plan"), (rp.NODEID, self.nodeid), (rp.TEST_ID, test.id),
-            _shared_prop(rp.GROUP, test.group), *prim_props,
+            _shared_prop(rp.KIND, "plan"), _shared_prop(rp.GROUP, test.group), *prim_props,
         ))
 
     @property
@@ -378,8 +399,7 @@ class CanaryItem(PrimgateItem):
         prim = (live or found)[0] if found else None
         self.add_marker(_mark("primgate_group", name=group.id))
         self.user_properties.extend((
-            (rp.KIND, "canary"), (rp.NODEID, self.nodeid), (rp.TEST_ID, "canary"),
-            (rp.GROUP, group.id),
+            (rp.KIND, "canary"), (rp.GROUP, group.id),
             *_prim_markers(self, prim, covered[0] if len(covered) == 1 else "").items(),
         ))
 
@@ -459,8 +479,6 @@ class ScenarioItem(PrimgateItem):
             prim = prims.lookup(service=scenario.prim)
         static: dict[str, object] = {
             rp.KIND: "scenario",
-            rp.NODEID: self.nodeid,
-            rp.TEST_ID: scenario.name,
             rp.GROUP: "smoke",
         }
         static.update(_prim_markers(self, prim, scenario.prim or ""))

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from pytest_primgate.transport.retry import RetrySummary
 
 KIND = "primgate_kind"
-NODEID = "primgate_nodeid"
 TEST_ID = "primgate_test_id"
 GROUP = "group"
 PRIM = "prim"
@@ -101,6 +100,14 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
+def node_test_id(nodeid: str) -> str:
+    """The test id in a node id: ``plan.json::group::ST-1`` -> ``ST-1``,
+    ``smoke.toml::name`` -> ``name``. Items are named after their test or scenario, so the id
+    is not stored per item (it may itself contain ``::``)."""
+    path, _, rest = nodeid.partition("::")
+    return rest.partition("::")[2] if path.endswith(".json") else rest
+
+
 def record_from_report(
     nodeid: str, when: str, report_outcome: str, props: Mapping[str, Any], longrepr_line: str,
     duration: float, worker: str,
@@ -119,9 +126,9 @@ def record_from_report(
         reason = reason or longrepr_line
     letters = str(props.get(ATTEMPT_OUTCOMES, ""))
     return ItemRecord(
-        nodeid=str(props.get(NODEID, nodeid)),
+        nodeid=nodeid,
         kind="scenario" if props.get(KIND) == "scenario" else "plan",
-        test_id=str(props.get(TEST_ID, "")),
+        test_id=str(props.get(TEST_ID) or node_test_id(nodeid)),
         group=str(props.get(GROUP, "")),
         prim=str(props.get(PRIM, "")),
         prim_status=str(props.get(PRIM_STATUS, "")),

@@ -6,8 +6,7 @@ same items in the same order on every worker).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import pairwise
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
@@ -69,7 +68,7 @@ def _closure(item: PlanItem, by_key: dict[tuple[str, str], PlanItem]) -> set[tup
 
 def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) -> None:
     """Apply ``--group``, ``--owner-task`` and dependency ordering to ``items`` in place."""
-    keep: list[pytest.Item] = list(items)
+    keep: list[pytest.Item] = items
     if settings.groups:
         groups = available_groups(items)
         unknown = [g for g in settings.groups if g not in groups]
@@ -117,11 +116,11 @@ def select(config: pytest.Config, settings: Settings, items: list[pytest.Item]) 
             if not isinstance(i, PrimgateItem)
             or any(m.kwargs.get("name") in wanted_tasks for m in i.iter_markers("owner_task"))
         ]
+    if len(keep) == len(items):
+        return  # nothing deselected; complete() orders, after every other plugin
     kept = set(keep)
-    deselected = [i for i in items if i not in kept]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-    items[:] = order_dependencies(keep)
+    config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    items[:] = keep
 
 
 def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -131,6 +130,8 @@ def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = get_settings(config)
     if not settings.enabled:
         return
+    if config.getoption("keepduplicates", False):
+        items[:] = drop_duplicates(config, items)
     if not settings.no_deps:
         items[:] = pull_in_dependencies(items)
     items[:] = order_dependencies(items, plan_order=True)
@@ -181,10 +182,36 @@ def check_rerun_options(config: pytest.Config) -> None:
         )
 
 
+def drop_duplicates(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    """One item per manifest node id: a plan or manifest named twice (``--keep-duplicates``)
+    runs once, since two runs of one test under one node id would give it two verdicts."""
+    seen: set[str] = set()
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        if isinstance(item, PrimgateItem):
+            if item.nodeid in seen:
+                dropped.append(item)
+                continue
+            seen.add(item.nodeid)
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    return kept
+
+
 def pull_in_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
     """``items`` plus the missing plan tests their ``depends_on`` closure needs, each inserted
-    before the first item of its plan file and marked "pulled in as dependency"."""
-    present = {(i.plan.path, i.test.id) for i in items if isinstance(i, PlanItem)}
+    before the first item of its plan file and marked "pulled in as dependency".
+
+    Sets hold only the tests something depends on (a plan of independent tests costs none).
+    """
+    referenced = {(i.plan.path, dep) for i in items if isinstance(i, PlanItem)
+                  for dep in i.test.depends_on}
+    if not referenced:
+        return items
+    present = {key for i in items if isinstance(i, PlanItem)
+               if (key := (i.plan.path, i.test.id)) in referenced}
     needed: dict[str, list[str]] = {}
     for item in items:
         if not isinstance(item, PlanItem):
@@ -254,57 +281,69 @@ def order_dependencies(
 
     Items keep their slots; only plan items of one file are permuted among that file's slots.
     With ``plan_order`` they are first put back in the plan's own order (undoing a shuffle).
+    Returns ``items`` itself when nothing moves; checking that costs a reference per item.
     """
-    slots: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
+    by_plan: dict[str, list[PlanItem]] = {}
+    for item in items:
         if isinstance(item, PlanItem):
-            slots.setdefault(item.plan.path, []).append(index)
-    result = list(items)
-    for indexes in slots.values():
-        members = [items[i] for i in indexes]
-        assert all(isinstance(m, PlanItem) for m in members)
-        plan_items: list[PlanItem] = [m for m in members if isinstance(m, PlanItem)]
-        if plan_order:
-            positions = _plan_positions(plan_items[0].plan)
-            keys = [positions.get(m.test.id, len(positions)) for m in plan_items]
-            if any(a > b for a, b in pairwise(keys)):
-                order = sorted(range(len(plan_items)), key=keys.__getitem__)
-                plan_items = [plan_items[i] for i in order]
-            elif _already_ordered(members):
-                continue
-        elif _already_ordered(members):
-            continue
-        ordered = _topological(plan_items)
-        for slot, item in zip(indexes, ordered, strict=True):
-            result[slot] = item
-    return result
+            by_plan.setdefault(item.plan.path, []).append(item)
+    moved: dict[str, Iterator[PlanItem]] = {}
+    for path, members in by_plan.items():
+        ordered = members
+        if plan_order and not _in_plan_order(members):
+            positions = _plan_positions(members[0].plan)
+            ordered = sorted(members, key=lambda m: positions.get(m.test.id, len(positions)))
+        if not _already_ordered(ordered):
+            ordered = _topological(ordered)
+        if ordered is not members:
+            moved[path] = iter(ordered)
+    if not moved:
+        return items
+    return [next(moved[i.plan.path]) if isinstance(i, PlanItem) and i.plan.path in moved else i
+            for i in items]
 
 
-def _already_ordered(members: list[pytest.Item]) -> bool:
-    """True when every plan test already comes after its (collected) dependencies."""
-    ids = {m.test.id for m in members if isinstance(m, PlanItem)}
+def _in_plan_order(members: list[PlanItem]) -> bool:
+    """True when ``members`` follow their plan's order (groups, then ids): a walk, no index."""
+    order = (tid for group in members[0].plan.groups for tid in group.test_ids)
+    return all(any(tid == m.test.id for tid in order) for m in members)
+
+
+def _already_ordered(members: Sequence[PlanItem]) -> bool:
+    """True when every plan test already comes after its (collected) dependencies.
+
+    Only the tests something depends on are tracked (independent tests cost nothing).
+    """
+    referenced = {dep for m in members for dep in m.test.depends_on}
+    if not referenced:
+        return True
+    ids = {m.test.id for m in members if m.test.id in referenced}
     seen: set[str] = set()
     for member in members:
-        assert isinstance(member, PlanItem)
         for dep in member.test.depends_on:
             if dep in ids and dep not in seen:
                 return False
-        seen.add(member.test.id)
+        if member.test.id in referenced:
+            seen.add(member.test.id)
     return True
 
 
 def _topological(items: list[PlanItem]) -> list[PlanItem]:
-    by_id = {i.test.id: i for i in items}
-    placed: set[str] = set()
+    """Dependencies first, otherwise in the given order; every item kept (a plan collected
+    twice with ``--keep-duplicates`` has two items per test id)."""
+    by_id: dict[str, PlanItem] = {}
+    for item in items:
+        by_id.setdefault(item.test.id, item)
+    placed: set[int] = set()
     out: list[PlanItem] = []
 
     def place(item: PlanItem, trail: tuple[str, ...]) -> None:
-        if item.test.id in placed or item.test.id in trail:
+        if id(item) in placed or item.test.id in trail:
             return
         for dep in item.test.depends_on:
             if dep in by_id:
                 place(by_id[dep], (*trail, item.test.id))
-        placed.add(item.test.id)
+        placed.add(id(item))
         out.append(item)
 
     for item in items:

@@ -32,7 +32,7 @@ def canary_from_report(
                           else f"item did not run: {report.outcome}"),
                 "model": "", "prim_home": None, "vps": None}
     entry = {
-        "nodeid": str(props.get(rp.NODEID, report.nodeid)),
+        "nodeid": report.nodeid,
         "prim": str(props.get(rp.PRIM, "")),
         "prim_status": str(props.get(rp.PRIM_STATUS, "")),
         "status_class": str(props.get(rp.STATUS_CLASS, "live")),
