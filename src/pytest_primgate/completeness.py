@@ -50,9 +50,6 @@ class Selected:
         for item in self._items:
             yield item.nodeid
 
-    def __len__(self) -> int:
-        return len(self._nodeids) + len(self._items)
-
     def facts(self, nodeid: str) -> Facts | None:
         """The item's properties, or None when only its node id is known."""
         if self._index is None:
@@ -61,6 +58,7 @@ class Selected:
 
 
 SELECTED_KEY = pytest.StashKey[Selected]()
+_NOTHING_SELECTED = Selected()
 
 
 def _is_primgate_item(item: pytest.Item) -> bool:
@@ -90,7 +88,7 @@ def is_manifest_nodeid(nodeid: str) -> bool:
 
 def selected(config: pytest.Config) -> Selected:
     """The selected set (empty when never learnt, e.g. collection failed)."""
-    return config.stash.get(SELECTED_KEY, None) or Selected()
+    return config.stash.get(SELECTED_KEY, _NOTHING_SELECTED)
 
 
 @lru_cache(maxsize=64)
@@ -125,11 +123,12 @@ def facts_from_nodeid(config: pytest.Config, nodeid: str) -> dict[str, Any]:
 
     parts = nodeid.split("::")
     path = config.rootpath / parts[0]
+    test_id = rp.node_test_id(nodeid)
     if len(parts) == 3:
-        kind, group, test_id = "plan", parts[1], parts[2]
+        kind, group = "plan", parts[1]
         service = _plan_services(str(path)).get(test_id, "")
     else:
-        kind, group, test_id = "scenario", "smoke", parts[1]
+        kind, group = "scenario", "smoke"
         service = _scenario_prims(str(path)).get(test_id, "")
     prim = None
     if service:

@@ -134,7 +134,7 @@ def complete(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = drop_duplicates(config, items)
     if not settings.no_deps:
         items[:] = pull_in_dependencies(items)
-    items[:] = order_dependencies(items, plan_order=True)
+    items[:] = order_dependencies(items)
     if config.pluginmanager.hasplugin("rerunfailures"):
         opt_out_of_reruns(items, everywhere=reruns_requested(config))
 
@@ -274,13 +274,11 @@ def _plan_positions(plan: Plan) -> dict[str, int]:
     return positions
 
 
-def order_dependencies(
-    items: list[pytest.Item], *, plan_order: bool = False
-) -> list[pytest.Item]:
+def order_dependencies(items: list[pytest.Item]) -> list[pytest.Item]:
     """Stable order in which every plan test comes after the tests it depends on.
 
     Items keep their slots; only plan items of one file are permuted among that file's slots.
-    With ``plan_order`` they are first put back in the plan's own order (undoing a shuffle).
+    They are first put back in the plan's own order (undoing a shuffle).
     Returns ``items`` itself when nothing moves; checking that costs a reference per item.
     """
     by_plan: dict[str, list[PlanItem]] = {}
@@ -290,7 +288,7 @@ def order_dependencies(
     moved: dict[str, Iterator[PlanItem]] = {}
     for path, members in by_plan.items():
         ordered = members
-        if plan_order and not _in_plan_order(members):
+        if not _in_plan_order(members):
             positions = _plan_positions(members[0].plan)
             ordered = sorted(members, key=lambda m: positions.get(m.test.id, len(positions)))
         if not _already_ordered(ordered):
